@@ -1,0 +1,136 @@
+// CJumpLabel: the branch site of a static key, as an `asm goto` that the
+// Swift compiler inlines into Swift code.
+//
+// In an optimised build (`-O`, `-Osize`) with a literal key name, every call
+// of __dtrace_jumplabel_site() becomes one 5-byte instruction in the caller -- a NOP or a
+// `jmp rel32` -- plus one entry in the `jumplabel_sites` section that says
+// where the instruction is, where the jump goes, and which key it belongs to.
+// Otherwise it becomes `return JL_SITE_FALLBACK`, and the Swift caller reads
+// the key's state from memory instead. Nothing in between: the guard below
+// makes sure the asm is only emitted when all its operands are constants,
+// because Swift 6.3.1 silently drops an `asm goto` whose "i" operand is not a
+// link-time constant (the branch would then never be taken).
+//
+// Only the site, the table layout and the per-image note are here; the logic
+// that reads and patches the tables is Swift (Sources/JumpLabel).
+#ifndef CJUMPLABEL_SITE_H
+#define CJUMPLABEL_SITE_H
+
+#include <stdint.h>
+
+/// __dtrace_jumplabel_site() result: the key is disabled / enabled on this path.
+#define JL_SITE_FALSE 0
+#define JL_SITE_TRUE 1
+/// __dtrace_jumplabel_site() result: no patchable site here; read the key's state.
+#define JL_SITE_FALLBACK 2
+
+/// Flags of a table entry (`jl_entry.flags`).
+#define JL_FLAG_LIKELY 1u   ///< the NOP path is the "enabled" path
+#define JL_FLAG_DEFAULT 2u  ///< the key's declared default is true
+
+/// One entry of the `jumplabel_sites` section, 32 bytes. The three
+/// addresses are stored relative to the field that holds them, so the table
+/// needs no dynamic relocations and reads the same wherever the image loads.
+typedef struct jl_entry {
+  int32_t code;      ///< the 5-byte instruction, relative to &code
+  int32_t target;    ///< where its JMP goes, relative to &target
+  int64_t name;      ///< the key's name (UTF-8, not NUL-terminated), relative to &name
+  uint64_t name_len; ///< length of the name in bytes
+  uint64_t flags;    ///< JL_FLAG_*
+} jl_entry;
+
+/// ELF note that every image with sites carries once (COMDAT), so that the
+/// runtime can find each image's table from its program headers alone.
+/// Owner "JumpLabel", type JL_NOTE_TYPE, descriptor: two int32 offsets,
+/// relative to themselves, to the start and end of the image's table.
+#define JL_NOTE_TYPE 0x4a4c
+
+#if defined(__x86_64__) && defined(__OPTIMIZE__)
+#define JL_HAVE_SITES 1
+#else
+#define JL_HAVE_SITES 0
+#endif
+
+/// The branch site. `name`/`name_len` are the key's StaticString,
+/// `likely` says which path is inline (1: the enabled path falls through),
+/// `dflt` is the key's declared default. Returns JL_SITE_*.
+///
+/// Why the odd name: Swift's own function-merging pass (SwiftMergeFunctions)
+/// runs before this function is inlined, and merges Swift functions that
+/// differ only in constants by turning the constants into parameters. Two
+/// closures `{ key.isEnabled(likely: true) }` and `{ ...likely: false }`
+/// were merged that way here, and their sites silently became fallbacks.
+/// The pass never merges a function that calls a function whose name starts
+/// with `__dtrace` ("calls to dtrace probes must generate unique
+/// patchpoints"), which is exactly our situation.
+///
+/// The initial instruction follows the kernel's rule: NOP iff the key's
+/// state equals the layout's likely value. So a default-true key with the
+/// unlikely layout, and a default-false key with the likely layout, start
+/// as a JMP.
+static inline __attribute__((always_inline)) int
+__dtrace_jumplabel_site(const void *name, long name_len, int likely, int dflt) {
+#if JL_HAVE_SITES
+  if (__builtin_constant_p(name_len) && __builtin_constant_p(likely) &&
+      __builtin_constant_p(dflt)) {
+    __asm__ goto(
+        "1:\n\t"
+        ".if %c[jmp]\n\t"
+        ".byte 0xe9\n\t"
+        ".long %l[taken] - 2f\n"
+        "2:\n\t"
+        ".else\n\t"
+        ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n\t"
+        ".endif\n\t"
+        ".pushsection jumplabel_sites, \"awR\", @progbits\n\t"
+        ".balign 8\n\t"
+        ".long 1b - .\n\t"
+        ".long %l[taken] - .\n\t"
+        ".quad %c[name] - .\n\t"
+        ".quad %c[len]\n\t"
+        ".quad %c[flags]\n\t"
+        ".popsection\n\t"
+        // Once per object file (the .ifndef) and once per image (COMDAT).
+        ".ifndef .Ljumplabel_note_emitted\n\t"
+        ".set .Ljumplabel_note_emitted, 1\n\t"
+        ".hidden __start_jumplabel_sites\n\t"
+        ".hidden __stop_jumplabel_sites\n\t"
+        ".pushsection .note.jumplabel, \"aG\", @note, jumplabel_note, comdat\n\t"
+        ".balign 4\n\t"
+        ".long 10\n\t"
+        ".long 8\n\t"
+        ".long 0x4a4c\n\t"
+        ".asciz \"JumpLabel\"\n\t"
+        ".balign 4\n\t"
+        ".long __start_jumplabel_sites - .\n\t"
+        ".long __stop_jumplabel_sites - .\n\t"
+        ".popsection\n\t"
+        ".endif\n\t"
+        :
+        : [name] "i"(name), [len] "i"(name_len),
+          [flags] "i"((likely ? JL_FLAG_LIKELY : 0u) | (dflt ? JL_FLAG_DEFAULT : 0u)),
+          [jmp] "i"((likely != 0) != (dflt != 0))
+        :
+        : taken);
+    return likely ? JL_SITE_TRUE : JL_SITE_FALSE;
+  taken:
+    return likely ? JL_SITE_FALSE : JL_SITE_TRUE;
+  }
+#endif
+  (void)name;
+  (void)name_len;
+  (void)likely;
+  (void)dflt;
+  return JL_SITE_FALLBACK;
+}
+
+/// Bounds of the table of the image this is compiled into. Weak: an image
+/// without sites has no section, and then both are null.
+extern const jl_entry __start_jumplabel_sites[] __attribute__((weak, visibility("hidden")));
+extern const jl_entry __stop_jumplabel_sites[] __attribute__((weak, visibility("hidden")));
+
+/// 1 if this C module was compiled with sites enabled (an optimised x86-64
+/// build). Swift code in a debug build always takes the fallback.
+static inline int jl_sites_compiled(void) { return JL_HAVE_SITES; }
+
+#endif

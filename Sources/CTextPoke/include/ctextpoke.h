@@ -1,0 +1,84 @@
+// CTextPoke: the parts of the TextPoke engine that must be C.
+//
+// - the SIGTRAP handler, which runs in signal context and must be
+//   async-signal-safe (no locks, no allocation, only atomics and syscalls);
+// - the batch that the handler reads while a patch is in flight, and its
+//   reference count (the answer to the 2009 review's question, see
+//   trap_handler.c);
+// - the set of every address ever patched, so that a late trap can be told
+//   apart from somebody else's int3;
+// - a thin wrapper over the membarrier(2) system call, which glibc does not
+//   wrap and which Swift cannot reach through the variadic syscall(2).
+//
+// Everything else (ordering of the phases, verification, the writer, the
+// lock) lives in Swift, in Sources/TextPoke.
+#ifndef CTEXTPOKE_H
+#define CTEXTPOKE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// One site of a published batch: a thread that traps on the int3 at `addr`
+/// continues at `resume` (the emulated effect of the new instruction, the
+/// caller's fixup address, or `addr` itself to retry).
+typedef struct tp_site {
+  uintptr_t addr;
+  uintptr_t resume;
+} tp_site;
+
+/// Counters kept by the handler (relaxed atomics; read them for reports).
+typedef struct tp_counters {
+  uint64_t emulated;  ///< traps on a site of the published batch
+  uint64_t stale;     ///< late traps: site already restored, thread restarted
+  uint64_t retried;   ///< handler waited for a batch that was being published
+  uint64_t foreign;   ///< traps that were not ours, handed to the previous handler
+} tp_counters;
+
+/// Installs the SIGTRAP handler if it is not the current disposition.
+/// The disposition it replaces becomes the one foreign traps are chained to.
+/// Returns 0, or an errno value. Not async-signal-safe; call under the patch lock.
+int tp_handler_ensure_installed(void);
+
+/// 1 if the current SIGTRAP disposition is ours.
+int tp_handler_is_installed(void);
+
+/// Publishes `n` sites sorted by ascending `addr` for the handler.
+/// Precondition: no batch is published (tp_batch_retire returned).
+/// The array must stay valid and unmodified until tp_batch_retire returns.
+void tp_batch_publish(const tp_site *sites, size_t n);
+
+/// Drops the patcher's reference and waits until no handler still reads the
+/// batch. After it returns the caller may free or reuse the array.
+/// Returns the number of times it had to yield while waiting.
+uint64_t tp_batch_retire(void);
+
+/// Records `addr` as a patch site, forever. Returns 0, or -1 if the set is full.
+/// Single writer (the patch lock holder); the handler reads it lock-free.
+int tp_history_add(uintptr_t addr);
+
+/// 1 if `addr` was ever recorded with tp_history_add.
+int tp_history_contains(uintptr_t addr);
+
+/// Copies the handler's counters.
+void tp_counters_read(tp_counters *out);
+
+/// membarrier(2). Returns the syscall result, or -1 with errno set.
+long tp_membarrier(int cmd, unsigned int flags, int cpu_id);
+
+/// dladdr(3), which Swift's Glibc module does not expose. Returns 0 if the
+/// address is in no loaded image. Takes the loader's lock: never call it
+/// with the registry or patch lock held.
+int tp_dladdr(const void *addr, const char **image, const char **symbol, uintptr_t *symbol_addr);
+
+/// The calling thread's kernel thread id.
+long tp_gettid(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

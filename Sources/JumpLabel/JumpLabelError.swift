@@ -1,0 +1,38 @@
+import TextPoke
+
+/// Errors of the static-key runtime. A thrown call changed nothing.
+public enum JumpLabelError: Error, Sendable, Equatable, CustomStringConvertible {
+  /// No key of that name is known in this process.
+  case unknownKey(String)
+  /// One name was declared with two different defaults.
+  case conflictingDefaults(key: String, declared: Bool, recorded: Bool)
+  /// A site does not hold the instruction its table entry says it must.
+  case unexpectedSite(key: String, site: CodeLocation, expected: [UInt8], found: [UInt8])
+  /// `decrement()` on a key whose count is 0.
+  case underflow(key: String)
+  /// `disable()` on a key that was enabled by several `increment()` calls.
+  case heldByIncrements(key: String, count: Int)
+  /// The patch engine refused the batch.
+  case patch(key: String, TextPokeError)
+
+  public var description: String {
+    switch self {
+    case let .unknownKey(name):
+      return "unknown static key '\(name)'"
+    case let .conflictingDefaults(key, declared, recorded):
+      return "static key '\(key)' is declared with default \(declared) here but default \(recorded) elsewhere"
+    case let .unexpectedSite(key, site, expected, found):
+      return "site of static key '\(key)' at \(site): expected [\(hex(expected))], found [\(hex(found))]; the key will not be patched"
+    case let .underflow(key):
+      return "static key '\(key)' decremented below zero; nothing changed"
+    case let .heldByIncrements(key, count):
+      return "static key '\(key)' has count \(count) from increment(); use decrement(); nothing changed"
+    case let .patch(key, error):
+      return "patching static key '\(key)' failed: \(error)"
+    }
+  }
+}
+
+func hex(_ bytes: [UInt8]) -> String {
+  bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined(separator: " ")
+}

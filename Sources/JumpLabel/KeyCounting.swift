@@ -1,0 +1,84 @@
+/// The counting semantics of the kernel's `static_key_slow_inc/dec`.
+///
+/// A key is enabled iff its count is > 0. Going 0 → 1 and 1 → 0 patches the
+/// sites under the registry lock; every other change is a lock-free
+/// compare-and-swap that refuses to cross those edges.
+///
+/// Ordering: on 0 → 1 the count is first set to -1 ("in progress"), the
+/// sites are patched, then the count is set to 1 with release. A concurrent
+/// `increment()` sees -1 or 0, cannot take the fast path, and waits for the
+/// lock, so it never returns before the sites are patched; anybody who reads
+/// count > 0 with acquire also sees patched text. On 1 → 0 the count goes to
+/// 0 *before* the patch (as in the kernel), so a concurrent fast-path
+/// increment cannot slip in and be lost while the sites are being disabled.
+extension KeyRegistry {
+  func increment(_ r: KeyRecord) throws(JumpLabelError) {
+    var v = r.count.load(ordering: .relaxed)
+    while v > 0 {
+      let (done, now) = r.count.compareExchange(expected: v, desired: v + 1, ordering: .acquiringAndReleasing)
+      if done { return }
+      v = now
+    }
+    try lock.withLock { () throws(JumpLabelError) in try incrementLocked(r) }
+  }
+
+  /// Lock held. 0 → 1 patches; > 0 just counts.
+  func incrementLocked(_ r: KeyRecord) throws(JumpLabelError) {
+    let v = r.count.load(ordering: .acquiring)
+    if v > 0 {
+      r.count.wrappingAdd(1, ordering: .acquiringAndReleasing)
+      return
+    }
+    // v == 0: only this lock holder moves the count off 0 here.
+    r.count.store(-1, ordering: .releasing)
+    do {
+      try patchSites(of: r, to: true)
+    } catch {
+      r.count.store(0, ordering: .releasing)
+      throw error
+    }
+    r.count.store(1, ordering: .releasing)
+  }
+
+  func decrement(_ r: KeyRecord) throws(JumpLabelError) {
+    var v = r.count.load(ordering: .relaxed)
+    while v > 1 {
+      let (done, now) = r.count.compareExchange(expected: v, desired: v - 1, ordering: .acquiringAndReleasing)
+      if done { return }
+      v = now
+    }
+    try lock.withLock { () throws(JumpLabelError) in try decrementLocked(r) }
+  }
+
+  /// Lock held. 1 → 0 patches; 0 is an underflow and changes nothing.
+  func decrementLocked(_ r: KeyRecord) throws(JumpLabelError) {
+    let v = r.count.load(ordering: .acquiring)
+    if v > 1 {
+      r.count.wrappingSubtract(1, ordering: .acquiringAndReleasing)
+      return
+    }
+    if v <= 0 { throw .underflow(key: r.name) }
+    r.count.store(0, ordering: .releasing)
+    do {
+      try patchSites(of: r, to: false)
+    } catch {
+      r.count.store(1, ordering: .releasing)
+      throw error
+    }
+  }
+
+  /// Lock held. The boolean form: count 0 → 1, anything else unchanged.
+  func enableLocked(_ r: KeyRecord) throws(JumpLabelError) {
+    if r.count.load(ordering: .acquiring) > 0 { return }
+    try incrementLocked(r)
+  }
+
+  /// Lock held. The boolean form: count 1 → 0; a count above 1 belongs to
+  /// `increment()` callers and is refused.
+  func disableLocked(_ r: KeyRecord) throws(JumpLabelError) {
+    let v = r.count.load(ordering: .acquiring)
+    if v == 0 { return }
+    if v > 1 { throw .heldByIncrements(key: r.name, count: v) }
+    try decrementLocked(r)
+  }
+}

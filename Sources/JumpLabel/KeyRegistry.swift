@@ -1,0 +1,179 @@
+import Synchronization
+import TextPoke
+
+/// All keys of the process, their sites, and the toggle logic.
+///
+/// ## Lock order (outermost first)
+///
+/// 1. the dynamic loader's locks (`dlopen`, `dl_iterate_phdr`, `dladdr`);
+/// 2. `KeyRegistry.lock`;
+/// 3. TextPoke's patch lock.
+///
+/// The loader's locks are never requested while 2 or 3 is held: tables are
+/// read before the registry lock is taken, and error messages resolve
+/// symbols only when printed. This is the user-space form of the kernel's
+/// fix for the seed's hang (`cpus_read_lock` → `jump_label_mutex` →
+/// `text_mutex`): code running under the loader's lock (a library
+/// constructor) may take 2 and 3, never the reverse.
+final class KeyRegistry: @unchecked Sendable {
+  // @unchecked: `keys`, `sites`, `problems` are guarded by `lock`.
+  static let shared = KeyRegistry()
+
+  let lock = PthreadLock()
+  private let loaded = Atomic<Bool>(false)
+  private var keys: [String: KeyRecord] = [:]
+  private var sites: [String: [SiteEntry]] = [:]
+  private var problems: [String: JumpLabelError] = [:]
+
+  private init() {}
+
+  // MARK: - Loading
+
+  /// Reads the tables of the images loaded now, once.
+  func ensureLoaded() {
+    if loaded.load(ordering: .acquiring) { return }
+    let entries = SiteTable.readLoadedImages()  // loader lock, no registry lock
+    lock.withLock {
+      if loaded.load(ordering: .relaxed) { return }
+      merge(entries)
+      loaded.store(true, ordering: .releasing)
+    }
+  }
+
+  /// Adds sites to the index: checks declared defaults, then verifies that
+  /// every site holds the instruction for its key's current state. A key
+  /// with a problem is never patched; its control calls throw the problem.
+  private func merge(_ entries: [SiteEntry]) {
+    // Sorted by (key, address), like the kernel's jump_label_init. One
+    // instruction may be listed twice (a linker that folds identical
+    // functions keeps both entries); it is one site.
+    var seen = Set<UInt>()
+    let sorted = entries.sorted { ($0.key, $0.code) < ($1.key, $1.code) }.filter { seen.insert($0.code).inserted }
+    var i = 0
+    while i < sorted.count {
+      var j = i
+      while j < sorted.count && sorted[j].key == sorted[i].key { j += 1 }
+      let group = Array(sorted[i..<j])
+      let name = group[0].key
+      let record = keyRecord(name: name, defaultValue: group[0].declaredDefault)
+      if let other = group.first(where: { $0.declaredDefault != record.defaultValue }) {
+        problems[name] = problems[name] ?? .conflictingDefaults(key: name, declared: other.declaredDefault, recorded: record.defaultValue)
+      }
+      let enabled = record.state
+      for site in group {
+        let found = Array(UnsafeBufferPointer(start: UnsafePointer<UInt8>(bitPattern: site.code), count: 5))
+        let expected = site.instruction(enabled: enabled)
+        if found != expected && problems[name] == nil {
+          problems[name] = .unexpectedSite(key: name, site: CodeLocation(site.code), expected: expected, found: found)
+        }
+      }
+      sites[name, default: []].append(contentsOf: group)
+      i = j
+    }
+  }
+
+  /// The record of `name`, created on first mention. Lock held.
+  private func keyRecord(name: String, defaultValue: Bool) -> KeyRecord {
+    if let r = keys[name] { return r }
+    let r = KeyRecord(name: name, defaultValue: defaultValue)
+    keys[name] = r
+    return r
+  }
+
+  // MARK: - Lookup
+
+  /// For the fallback site: never throws, records a conflicting default.
+  func recordForFallback(_ key: StaticKey) -> KeyRecord {
+    ensureLoaded()
+    return lock.withLock {
+      let r = keyRecord(name: key.nameString, defaultValue: key.defaultValue)
+      if r.defaultValue != key.defaultValue && problems[r.name] == nil {
+        problems[r.name] = .conflictingDefaults(key: r.name, declared: key.defaultValue, recorded: r.defaultValue)
+      }
+      return r
+    }
+  }
+
+  /// For control calls on a declared key. Lock held.
+  private func controllable(_ key: StaticKey) throws(JumpLabelError) -> KeyRecord {
+    let r = keyRecord(name: key.nameString, defaultValue: key.defaultValue)
+    if r.defaultValue != key.defaultValue {
+      throw .conflictingDefaults(key: r.name, declared: key.defaultValue, recorded: r.defaultValue)
+    }
+    if let p = problems[r.name] { throw p }
+    return r
+  }
+
+  /// For control calls by name. Lock held.
+  private func controllable(named name: String) throws(JumpLabelError) -> KeyRecord {
+    guard let r = keys[name] else { throw .unknownKey(name) }
+    if let p = problems[name] { throw p }
+    return r
+  }
+
+  /// Runs `body` with the lock and the record of `key`.
+  func withKey<T>(_ key: StaticKey, _ body: (KeyRecord) throws(JumpLabelError) -> T) throws(JumpLabelError) -> T {
+    ensureLoaded()
+    return try lock.withLock { () throws(JumpLabelError) -> T in try body(try controllable(key)) }
+  }
+
+  /// Runs `body` with the lock and the record named `name`.
+  func withKey<T>(named name: String, _ body: (KeyRecord) throws(JumpLabelError) -> T) throws(JumpLabelError) -> T {
+    ensureLoaded()
+    return try lock.withLock { () throws(JumpLabelError) -> T in try body(try controllable(named: name)) }
+  }
+
+  /// The record for a lock-free fast path (no lock taken once loaded and
+  /// created). Throws like a control call.
+  func record(_ key: StaticKey) throws(JumpLabelError) -> KeyRecord {
+    try withKey(key) { $0 }
+  }
+
+  // MARK: - Patching
+
+  /// Makes every site of `record` follow `enabled`, in one batch. Lock held.
+  func patchSites(of record: KeyRecord, to enabled: Bool) throws(JumpLabelError) {
+    guard let list = sites[record.name], !list.isEmpty else { return }
+    let batch = list.map {
+      TextPatch(address: $0.code, expected: $0.instruction(enabled: !enabled), replacement: $0.instruction(enabled: enabled))
+    }
+    do {
+      try TextPoke.apply(batch)
+    } catch {
+      throw .patch(key: record.name, error)
+    }
+  }
+
+  // MARK: - Queries
+
+  /// Snapshot of every key.
+  func list() -> [StaticKeyInfo] {
+    ensureLoaded()
+    return lock.withLock {
+      keys.values.map { info($0) }.sorted { $0.name < $1.name }
+    }
+  }
+
+  /// Snapshot of one key. Lock held.
+  func info(_ r: KeyRecord) -> StaticKeyInfo {
+    StaticKeyInfo(
+      name: r.name, state: r.state, count: max(r.count.load(ordering: .acquiring), 0),
+      sites: sites[r.name]?.count ?? 0, defaultValue: r.defaultValue,
+      fallbackHits: r.fallbackHits.load(ordering: .relaxed), problem: problems[r.name]?.description)
+  }
+
+  /// Sites of the key named `name`.
+  func sites(named name: String) throws(JumpLabelError) -> [StaticKeySite] {
+    ensureLoaded()
+    return try lock.withLock { () throws(JumpLabelError) in
+      guard keys[name] != nil else { throw .unknownKey(name) }
+      return (sites[name] ?? []).map(StaticKeySite.init)
+    }
+  }
+
+  /// Every problem found in the tables, by key.
+  func allProblems() -> [JumpLabelError] {
+    ensureLoaded()
+    return lock.withLock { problems.sorted { $0.key < $1.key }.map(\.value) }
+  }
+}

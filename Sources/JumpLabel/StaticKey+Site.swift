@@ -1,0 +1,36 @@
+import CJumpLabel
+
+extension StaticKey {
+  /// A branch site: `true` while the key is enabled.
+  ///
+  /// In an optimised build this compiles to one 5-byte instruction (a NOP
+  /// while the key is in its default state) and no data access. The layout
+  /// follows the default: a default-false key keeps the enabled path out of
+  /// line, a default-true key keeps it inline.
+  @inlinable @inline(__always)
+  public var isEnabled: Bool { isEnabled(likely: defaultValue) }
+
+  /// A branch site with an explicit layout. Pass a literal: `likely: true`
+  /// puts the enabled path inline (the site is a NOP while the key is
+  /// enabled), `likely: false` puts it out of line.
+  ///
+  /// When the compiler cannot see a literal name and layout here (a debug
+  /// build, a key stored in a variable), the site becomes a read of the
+  /// key's state instead; ``StaticKeyInfo/fallbackHits`` counts those.
+  @inlinable @inline(__always)
+  public func isEnabled(likely: Bool) -> Bool {
+    if name.hasPointerRepresentation {
+      let r = __dtrace_jumplabel_site(UnsafeRawPointer(name.utf8Start), name.utf8CodeUnitCount, likely ? 1 : 0, defaultValue ? 1 : 0)
+      if r != JL_SITE_FALLBACK { return r == JL_SITE_TRUE }
+    }
+    return _fallbackIsEnabled()
+  }
+
+  /// The slow path of a site that could not be compiled as a NOP: reads the
+  /// key's state (lock-free and allocation-free after the first call from a
+  /// given name literal).
+  @inline(never)
+  public func _fallbackIsEnabled() -> Bool {
+    FallbackCache.shared.record(for: self).readForFallback()
+  }
+}

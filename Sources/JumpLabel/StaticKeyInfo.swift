@@ -1,0 +1,25 @@
+/// A snapshot of one key, for control tools.
+public struct StaticKeyInfo: Sendable, Hashable, CustomStringConvertible {
+  /// The key's name.
+  public let name: String
+  /// Whether the key is enabled (count > 0, or its first enable in progress).
+  public let state: Bool
+  /// The enable count (kernel semantics).
+  public let count: Int
+  /// Number of patchable sites in all loaded images.
+  public let sites: Int
+  /// The declared default.
+  public let defaultValue: Bool
+  /// Executions of sites of this key that read the state instead of being a
+  /// NOP (debug builds, non-literal names). 0 means every execution so far
+  /// was zero-cost.
+  public let fallbackHits: Int
+  /// Why this key cannot be toggled, if it cannot.
+  public let problem: String?
+
+  public var description: String {
+    var s = "\(name) = \(state) (count \(count), default \(defaultValue), \(sites) sites, \(fallbackHits) fallback hits)"
+    if let problem { s += " PROBLEM: \(problem)" }
+    return s
+  }
+}

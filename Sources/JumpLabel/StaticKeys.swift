@@ -1,0 +1,45 @@
+/// Run-time access to keys by name, for control tools.
+public enum StaticKeys {
+  /// Every key known in this process: from the site tables of loaded
+  /// images, and keys that were used or controlled through a `StaticKey`.
+  public static func list() -> [StaticKeyInfo] {
+    KeyRegistry.shared.list()
+  }
+
+  /// The key named `name`.
+  public static func info(named name: String) throws(JumpLabelError) -> StaticKeyInfo {
+    let registry = KeyRegistry.shared
+    return try registry.withKey(named: name) { r in registry.info(r) }
+  }
+
+  /// Enables or disables the key named `name` (boolean form).
+  public static func set(named name: String, enabled: Bool) throws(JumpLabelError) {
+    let registry = KeyRegistry.shared
+    try registry.withKey(named: name) { (r) throws(JumpLabelError) in
+      if enabled { try registry.enableLocked(r) } else { try registry.disableLocked(r) }
+    }
+  }
+
+  /// `increment()` on the key named `name`.
+  public static func increment(named name: String) throws(JumpLabelError) {
+    let registry = KeyRegistry.shared
+    try registry.withKey(named: name) { (r) throws(JumpLabelError) in try registry.incrementLocked(r) }
+  }
+
+  /// `decrement()` on the key named `name`.
+  public static func decrement(named name: String) throws(JumpLabelError) {
+    let registry = KeyRegistry.shared
+    try registry.withKey(named: name) { (r) throws(JumpLabelError) in try registry.decrementLocked(r) }
+  }
+
+  /// The sites of the key named `name` in all loaded images.
+  public static func sites(named name: String) throws(JumpLabelError) -> [StaticKeySite] {
+    try KeyRegistry.shared.sites(named: name)
+  }
+
+  /// Problems found in the tables: conflicting defaults, sites that do not
+  /// hold their expected instruction. Keys with a problem cannot be toggled.
+  public static func problems() -> [JumpLabelError] {
+    KeyRegistry.shared.allProblems()
+  }
+}

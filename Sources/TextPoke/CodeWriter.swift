@@ -1,0 +1,98 @@
+import Glibc
+
+/// How the engine writes into the text of this process.
+public enum CodeWriterKind: String, Sendable, CustomStringConvertible {
+  /// `pwrite` to `/proc/self/mem` at the code address. Page protections
+  /// never change; the kernel writes through its own mapping.
+  case procSelfMem = "/proc/self/mem"
+  /// `mprotect` the page to its original protection plus write, copy, and
+  /// restore the original protection. Never removes execute permission.
+  case mprotectWindow = "mprotect window"
+
+  public var description: String { rawValue }
+}
+
+/// The writer in use. All methods are called under the patch lock.
+struct CodeWriter {
+  private(set) var kind: CodeWriterKind
+  private var fd: Int32
+
+  /// Chooses a writer by trying it on `probe`: writes back the byte that is
+  /// already there, which changes nothing whether it succeeds or not.
+  static func open(probe: UInt) throws(TextPokeError) -> CodeWriter {
+    var reasons: [String] = []
+    let fd = Glibc.open("/proc/self/mem", O_RDWR | O_CLOEXEC)
+    if fd >= 0 {
+      var w = CodeWriter(kind: .procSelfMem, fd: fd)
+      let current = UnsafePointer<UInt8>(bitPattern: probe)!.pointee
+      if w.write([current], at: probe) == 0 { return w }
+      reasons.append("/proc/self/mem write refused (\(String(cString: strerror(errno))))")
+      close(fd)
+    } else {
+      reasons.append("/proc/self/mem cannot be opened (\(String(cString: strerror(errno))))")
+    }
+    var w = CodeWriter(kind: .mprotectWindow, fd: -1)
+    let current = UnsafePointer<UInt8>(bitPattern: probe)!.pointee
+    let e = w.write([current], at: probe)
+    if e == 0 { return w }
+    reasons.append("mprotect window refused (\(String(cString: strerror(e))))")
+    throw .writerUnavailable(reason: reasons.joined(separator: "; "))
+  }
+
+  /// Writes `bytes` at `address`. Returns 0 or an errno value. On failure
+  /// the protection of every page is what it was before the call.
+  mutating func write(_ bytes: [UInt8], at address: UInt) -> Int32 {
+    switch kind {
+    case .procSelfMem:
+      let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(Int64(bitPattern: UInt64(address)))) }
+      if n == bytes.count { return 0 }
+      return n < 0 ? errno : EIO
+    case .mprotectWindow:
+      return mprotectWrite(bytes, at: address)
+    }
+  }
+
+  /// Reopens the writer in a forked child: an inherited /proc/self/mem
+  /// descriptor still refers to the parent's memory.
+  mutating func reopenAfterFork() {
+    guard kind == .procSelfMem else { return }
+    close(fd)
+    fd = Glibc.open("/proc/self/mem", O_RDWR | O_CLOEXEC)
+    if fd < 0 { kind = .mprotectWindow }
+  }
+
+  private func mprotectWrite(_ bytes: [UInt8], at address: UInt) -> Int32 {
+    let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
+    let first = address & ~(page - 1)
+    let last = (address + UInt(bytes.count) - 1) & ~(page - 1)
+    // The original protection of each page; a site crosses at most two.
+    var pages: [(UInt, Int32)] = []
+    var p = first
+    while p <= last {
+      guard let prot = MemoryMaps.protection(of: p) else { return EFAULT }
+      pages.append((p, prot))
+      p += page
+    }
+    var opened: [(UInt, Int32)] = []
+    var err: Int32 = 0
+    for (p, prot) in pages {
+      // Original protection plus write: execute is never dropped, so a
+      // thread running on this page keeps running.
+      if mprotect(UnsafeMutableRawPointer(bitPattern: p), Int(page), prot | PROT_WRITE) != 0 {
+        err = errno
+        break
+      }
+      opened.append((p, prot))
+    }
+    if err == 0 {
+      let dst = UnsafeMutablePointer<UInt8>(bitPattern: address)!
+      for (i, b) in bytes.enumerated() { dst[i] = b }
+    }
+    for (p, prot) in opened.reversed() {
+      if mprotect(UnsafeMutableRawPointer(bitPattern: p), Int(page), prot) != 0 {
+        fatalError("TextPoke: cannot restore protection of page 0x\(String(p, radix: 16)) (errno \(errno)); refusing to continue with a writable code page")
+      }
+    }
+    return err
+  }
+}

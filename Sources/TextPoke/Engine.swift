@@ -1,0 +1,154 @@
+import CTextPoke
+import Glibc
+
+/// The process-wide patch engine. Every mutable field is guarded by `lock`.
+final class Engine: @unchecked Sendable {
+  // @unchecked: all mutable state below is only touched with `lock` held.
+  static let shared = Engine()
+
+  let lock = PatchLock()
+  private var writer: CodeWriter?
+  private var coreSyncRegistered = false
+  private var batches: UInt64 = 0
+  private var sitesPatched: UInt64 = 0
+  private var syncs: UInt64 = 0
+  private var retireWaits: UInt64 = 0
+
+  private init() {}
+
+  var statistics: TextPokeStatistics {
+    var c = tp_counters()
+    tp_counters_read(&c)
+    let (b, s, y, w, k) = (try? lock.withLock { () throws(TextPokeError) in
+      (batches, sitesPatched, syncs, retireWaits, writer?.kind)
+    }) ?? (0, 0, 0, 0, nil)
+    return TextPokeStatistics(
+      batches: b, sitesPatched: s, syncs: y, trapsEmulated: c.emulated, staleTraps: c.stale,
+      handlerRetries: c.retried, foreignTraps: c.foreign, retireWaits: w, writer: k)
+  }
+
+  func prepare() throws(TextPokeError) -> CodeWriterKind {
+    try lock.withLock { () throws(TextPokeError) in
+      // Probe on one of our own functions: its first byte is written back.
+      let f: @convention(c) () -> Int = tp_gettid
+      return try ready(probe: unsafeBitCast(f, to: UInt.self))
+    }
+  }
+
+  /// Sets up the writer, membarrier and the handler. Lock held.
+  /// `probe` is a code address whose byte may be written back unchanged.
+  private func ready(probe: UInt) throws(TextPokeError) -> CodeWriterKind {
+    if !coreSyncRegistered {
+      try CoreSync.register()
+      coreSyncRegistered = true
+    }
+    if writer == nil { writer = try CodeWriter.open(probe: probe) }
+    // Checked before every batch: somebody may have replaced our handler.
+    let e = tp_handler_ensure_installed()
+    if e != 0 { throw .trapHandlerUnavailable(errno: e) }
+    return writer!.kind
+  }
+
+  func apply(_ input: [TextPatch]) throws(TextPokeError) {
+    let patches = try validated(input)
+    try lock.withLock { () throws(TextPokeError) in
+      // Verify first, under the lock: nothing else can change the bytes now.
+      for p in patches {
+        let found = Array(UnsafeBufferPointer(start: UnsafePointer<UInt8>(bitPattern: p.address), count: p.expected.count))
+        if found != p.expected {
+          throw .unexpectedBytes(site: CodeLocation(p.address), expected: p.expected, found: found)
+        }
+      }
+      let work = patches.filter { $0.expected != $0.replacement }
+      if work.isEmpty { return }
+      _ = try ready(probe: work[0].address)
+      for p in work where tp_history_add(p.address) != 0 {
+        throw .tooManySites(limit: 49152)
+      }
+      try run(work)
+    }
+  }
+
+  /// Checks lengths, addresses and overlaps, and sorts by address.
+  private func validated(_ input: [TextPatch]) throws(TextPokeError) -> [TextPatch] {
+    for p in input {
+      if p.address == 0 { throw .invalidPatch(address: 0, reason: "null address") }
+      if p.expected.count != p.replacement.count {
+        throw .invalidPatch(address: p.address, reason: "expected \(p.expected.count) bytes but replacement has \(p.replacement.count)")
+      }
+      if p.expected.isEmpty || p.expected.count > 15 {
+        throw .invalidPatch(address: p.address, reason: "an instruction is 1 to 15 bytes, not \(p.expected.count)")
+      }
+    }
+    let sorted = input.sorted { $0.address < $1.address }
+    for i in sorted.indices.dropFirst() {
+      let a = sorted[i - 1], b = sorted[i]
+      if a.address &+ UInt(a.expected.count) > b.address {
+        throw .overlappingPatches(first: a.address, second: b.address)
+      }
+    }
+    return sorted
+  }
+
+  /// The three phases. Lock held, bytes verified, `work` sorted.
+  private func run(_ work: [TextPatch]) throws(TextPokeError) {
+    let sites = UnsafeMutableBufferPointer<tp_site>.allocate(capacity: work.count)
+    defer { sites.deallocate() }
+    for (i, p) in work.enumerated() {
+      sites[i] = tp_site(addr: UInt(p.address), resume: UInt(p.resumeAddress))
+    }
+    // Publish before the first int3 exists: a thread can only trap on a
+    // site after this store, so its handler always finds the batch.
+    tp_batch_publish(sites.baseAddress, work.count)
+    var written: [(TextPatch, Int)] = []  // for rollback: bytes changed so far
+    do {
+      for p in work {
+        try write([X86Instruction.int3], at: p.address)
+        written.append((p, 1))
+      }
+      try sync()
+      var anyTail = false
+      for (i, p) in work.enumerated() where p.expected.count > 1 && p.expected[1...] != p.replacement[1...] {
+        try write(Array(p.replacement[1...]), at: p.address + 1)
+        written[i].1 = p.expected.count
+        anyTail = true
+      }
+      if anyTail { try sync() }
+      for p in work { try write([p.replacement[0]], at: p.address) }
+      try sync()
+    } catch {
+      rollback(written)
+      retireWaits += tp_batch_retire()
+      throw error
+    }
+    retireWaits += tp_batch_retire()
+    batches += 1
+    sitesPatched += UInt64(work.count)
+  }
+
+  private func write(_ bytes: [UInt8], at address: UInt) throws(TextPokeError) {
+    let e = writer!.write(bytes, at: address)
+    if e != 0 {
+      throw .writerUnavailable(reason: "write at \(CodeLocation(address)) failed: \(String(cString: strerror(e)))")
+    }
+  }
+
+  private func sync() throws(TextPokeError) {
+    try CoreSync.syncAllCores()
+    syncs += 1
+  }
+
+  /// Puts back the old instruction on every site touched by a failed batch,
+  /// with the same protocol in reverse (the int3 stays until the old tail is
+  /// complete). A failure here would leave text half-patched, so it stops.
+  private func rollback(_ written: [(TextPatch, Int)]) {
+    do {
+      for (p, n) in written where n > 1 { try write(Array(p.expected[1..<n]), at: p.address + 1) }
+      try sync()
+      for (p, _) in written { try write([p.expected[0]], at: p.address) }
+      try sync()
+    } catch {
+      fatalError("TextPoke: a batch failed and could not be rolled back (\(error)); the text would stay half-patched")
+    }
+  }
+}

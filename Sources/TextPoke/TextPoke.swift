@@ -1,0 +1,78 @@
+import CTextPoke
+import Glibc
+
+/// Cross-modifying code for a running, multithreaded process: the int3 +
+/// core-sync protocol of the Linux kernel's `text_poke_bp`, in user space.
+///
+/// ``apply(_:)`` replaces one instruction at each of a batch of sites while
+/// other threads may be executing them:
+///
+/// 1. Verify, under the patch lock, that every site holds the expected bytes.
+///    If one does not, throw and write nothing.
+/// 2. Publish the batch to the SIGTRAP handler, write `int3` (0xCC) on the
+///    first byte of every site, and sync all cores.
+/// 3. Write the remaining bytes of every site, and sync.
+/// 4. Write the new first byte of every site, and sync.
+/// 5. Retire the batch: wait until no trap handler still reads it.
+///
+/// Why the order is safe: a thread can only ever execute either the complete
+/// old instruction or the complete new one, or trap. After step 2's sync no
+/// thread can be executing from bytes fetched before the int3 was written
+/// (the sync serialises every core), so while step 3 rewrites the tail, any
+/// thread arriving at the site hits the int3 and the handler sends it to the
+/// new instruction's effect (its ``TextPatch/resumeAddress``). The tail is
+/// never executed while torn. Step 3's sync makes the complete new tail
+/// visible to every core's instruction fetch before step 4 exposes it by
+/// replacing the int3. Step 4's sync guarantees that when `apply` returns,
+/// no thread can still see the old instruction or the int3 — except a thread
+/// that trapped earlier and whose handler has not run yet: that late handler
+/// finds the site restored and restarts the instruction (a stale trap), and
+/// step 5 makes sure it does so without reading a retired batch.
+///
+/// Three syncs per batch, whatever the number of sites (two when no site has
+/// tail bytes to change).
+public enum TextPoke {
+  /// Applies a batch of patches atomically with respect to other threads:
+  /// when it returns, every thread of the process executes the new
+  /// instructions. When it throws, no byte was changed.
+  public static func apply(_ patches: [TextPatch]) throws(TextPokeError) {
+    try Engine.shared.apply(patches)
+  }
+
+  /// Checks that this process can be patched (writer, core sync, handler)
+  /// and returns the writer in use. Cheap after the first call.
+  @discardableResult
+  public static func prepare() throws(TextPokeError) -> CodeWriterKind {
+    try Engine.shared.prepare()
+  }
+
+  /// Counters since the start of the process.
+  public static var statistics: TextPokeStatistics {
+    Engine.shared.statistics
+  }
+}
+
+/// What the engine has done so far in this process.
+public struct TextPokeStatistics: Sendable, Equatable {
+  /// Batches applied.
+  public var batches: UInt64
+  /// Sites written (all batches).
+  public var sitesPatched: UInt64
+  /// `membarrier` syncs issued.
+  public var syncs: UInt64
+  /// Traps on a site while its batch was in flight; the handler emulated
+  /// the new instruction.
+  public var trapsEmulated: UInt64
+  /// Late traps: the handler ran after the site was restored and restarted
+  /// the instruction.
+  public var staleTraps: UInt64
+  /// Times a handler waited because a batch was being published or retired.
+  public var handlerRetries: UInt64
+  /// SIGTRAPs that were not ours and went to the previous disposition.
+  public var foreignTraps: UInt64
+  /// Times the patcher yielded while waiting for handlers to finish (the
+  /// seed's question: usually 0, because the last sync already waited).
+  public var retireWaits: UInt64
+  /// The writer in use, if one was chosen.
+  public var writer: CodeWriterKind?
+}

@@ -1,0 +1,2 @@
+import JumpLabel
+print(StaticKeys.list())

@@ -1,0 +1,54 @@
+import JumpLabel
+
+// Keys declared in this module and used both here and, through the
+// @inlinable accessors, in the test modules. In a release build every use
+// below is a real NOP/JMP site, in whichever module it is compiled.
+extension StaticKey {
+  /// Default false.
+  @inlinable public static var fixtureFalse: StaticKey { StaticKey("fixture.false") }
+  /// Default true.
+  @inlinable public static var fixtureTrue: StaticKey { StaticKey("fixture.true", default: true) }
+  /// Toggled by the live test while threads run its sites.
+  @inlinable public static var fixtureLive: StaticKey { StaticKey("fixture.live") }
+  /// Counted by many threads at once.
+  @inlinable public static var fixtureCounted: StaticKey { StaticKey("fixture.counted") }
+  /// Two keys whose sites sit on one page, toggled by two threads.
+  @inlinable public static var fixturePageA: StaticKey { StaticKey("fixture.page-a") }
+  /// See `fixturePageA`.
+  @inlinable public static var fixturePageB: StaticKey { StaticKey("fixture.page-b") }
+  /// Declared here, never used here: every site of it is compiled in
+  /// another module through this @inlinable accessor.
+  @inlinable public static var fixtureCrossModule: StaticKey { StaticKey("fixture.cross-module") }
+  /// Used only by name lookups and the "not a literal" test.
+  @inlinable public static var fixtureUnused: StaticKey { StaticKey("fixture.unused") }
+}
+
+/// Functions whose bodies are sites compiled in this module.
+public enum Fixture {
+  /// Default false, default layout (unlikely): starts as NOP.
+  @inline(never) public static func falseUnlikely() -> Bool { StaticKey.fixtureFalse.isEnabled }
+  /// Default false, likely layout: starts as JMP.
+  @inline(never) public static func falseLikely() -> Bool { StaticKey.fixtureFalse.isEnabled(likely: true) }
+  /// Default true, default layout (likely): starts as NOP.
+  @inline(never) public static func trueLikely() -> Bool { StaticKey.fixtureTrue.isEnabled }
+  /// Default true, unlikely layout: starts as JMP.
+  @inline(never) public static func trueUnlikely() -> Bool { StaticKey.fixtureTrue.isEnabled(likely: false) }
+
+  /// Site of the live key.
+  @inline(never) public static func live() -> Bool { StaticKey.fixtureLive.isEnabled }
+  /// Site of the counted key.
+  @inline(never) public static func counted() -> Bool { StaticKey.fixtureCounted.isEnabled }
+  /// Sites of the two page keys, next to each other in the text.
+  @inline(never) public static func pageA() -> Bool { StaticKey.fixturePageA.isEnabled }
+  /// See `pageA`.
+  @inline(never) public static func pageB() -> Bool { StaticKey.fixturePageB.isEnabled }
+
+  /// Whether this module was compiled with real sites (an optimised build).
+  public static var compiledWithSites: Bool {
+    #if DEBUG
+      return false
+    #else
+      return true
+    #endif
+  }
+}
