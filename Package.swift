@@ -27,7 +27,7 @@ let package = Package(
     .executableTarget(
       name: "jumplabel",
       dependencies: ["JumpLabel", "TextPoke", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-    .testTarget(name: "TextPokeTests", dependencies: ["TextPoke"]),
+    .testTarget(name: "TextPokeTests", dependencies: ["TextPoke", "JumpLabelFixtures"]),
     .testTarget(name: "JumpLabelTests", dependencies: ["JumpLabel", "JumpLabelFixtures", "TextPoke"]),
   ],
   swiftLanguageModes: [.v6]

@@ -1,0 +1,138 @@
+import Glibc
+import JumpLabelFixtures
+import TextPoke
+import Testing
+
+@Suite(.serialized) struct TextPokeTests {
+  let page = JITPage()
+  let nop5 = X86Instruction.nop5
+
+  var jmpA: [UInt8] { X86Instruction.jmp32(from: page.siteA, to: page.targetA)! }
+
+  @Test func patchesAJITPageAndKeepsItsProtection() throws {
+    #expect(page.callA() == 0)
+    let before = TextPoke.statistics
+    try TextPoke.apply([TextPatch(address: page.siteA, expected: nop5, replacement: jmpA)])
+    #expect(page.bytes(at: page.siteA, count: 5) == jmpA)
+    #expect(page.callA() == 1)
+    try TextPoke.apply([TextPatch(address: page.siteA, expected: jmpA, replacement: nop5)])
+    #expect(page.callA() == 0)
+    let after = TextPoke.statistics
+    #expect(after.batches - before.batches == 2)
+    #expect(after.syncs - before.syncs == 6, "three syncs per batch")
+    #expect(page.protection.hasPrefix("r-x"), "page protection changed: \(page.protection)")
+    #expect(after.writer != nil)
+  }
+
+  @Test func oneBatchOfManySitesStillTakesThreeSyncs() throws {
+    let before = TextPoke.statistics
+    try TextPoke.apply([
+      TextPatch(address: page.siteA, expected: nop5, replacement: jmpA),
+      TextPatch(address: page.siteB, expected: [0xB8, 7, 0, 0, 0], replacement: [0xB8, 9, 0, 0, 0]),
+    ])
+    #expect(page.callA() == 1 && page.callB() == 9)
+    try TextPoke.apply([
+      TextPatch(address: page.siteB, expected: [0xB8, 9, 0, 0, 0], replacement: [0xB8, 7, 0, 0, 0]),
+      TextPatch(address: page.siteA, expected: jmpA, replacement: nop5),
+    ])
+    #expect(page.callA() == 0 && page.callB() == 7)
+    let after = TextPoke.statistics
+    #expect(after.syncs - before.syncs == 6)
+    #expect(after.sitesPatched - before.sitesPatched == 4)
+  }
+
+  @Test func unexpectedBytesWriteNothing() throws {
+    let original = page.bytes(at: page.base, count: 64)
+    let before = TextPoke.statistics
+    // Site B is right, site A is not: the whole batch is refused.
+    let err = #expect(throws: TextPokeError.self) {
+      try TextPoke.apply([
+        TextPatch(address: page.siteB, expected: [0xB8, 7, 0, 0, 0], replacement: [0xB8, 9, 0, 0, 0]),
+        TextPatch(address: page.siteA, expected: jmpA, replacement: nop5),
+      ])
+    }
+    guard case let .unexpectedBytes(site, expected, found)? = err else {
+      Issue.record("wrong error: \(String(describing: err))")
+      return
+    }
+    #expect(site.address == page.siteA && expected == jmpA && found == nop5)
+    #expect("\(err!)".contains("expected [e9"), "\(err!)")
+    #expect(page.bytes(at: page.base, count: 64) == original)
+    #expect(TextPoke.statistics.syncs == before.syncs)
+  }
+
+  @Test func malformedBatchesAreRefused() throws {
+    let original = page.bytes(at: page.base, count: 64)
+    let bad: [[TextPatch]] = [
+      [TextPatch(address: page.siteA, expected: nop5, replacement: [0x90])],
+      [TextPatch(address: page.siteA, expected: [], replacement: [])],
+      [TextPatch(address: page.siteA, expected: [UInt8](repeating: 0x90, count: 16), replacement: [UInt8](repeating: 0x90, count: 16))],
+      [TextPatch(address: 0, expected: [0x90], replacement: [0xCC])],
+      [TextPatch(address: page.siteA, expected: nop5, replacement: jmpA),
+       TextPatch(address: page.siteA + 2, expected: [0x44], replacement: [0x45])],
+    ]
+    for batch in bad {
+      #expect(throws: TextPokeError.self) { try TextPoke.apply(batch) }
+    }
+    #expect(page.bytes(at: page.base, count: 64) == original)
+  }
+
+  @Test func emulationTargets() {
+    #expect(TextPatch(address: page.siteA, expected: nop5, replacement: jmpA).resumeAddress == page.targetA)
+    #expect(TextPatch(address: page.siteA, expected: jmpA, replacement: nop5).resumeAddress == page.siteA + 5)
+    // Cannot be emulated: the trapped thread retries the site.
+    #expect(TextPatch(address: page.siteB, expected: [0xB8, 7, 0, 0, 0], replacement: [0xB8, 9, 0, 0, 0]).resumeAddress == page.siteB)
+    // The caller's fixup address wins.
+    #expect(TextPatch(address: page.siteB, expected: [0xB8, 7, 0, 0, 0], replacement: [0xB8, 9, 0, 0, 0], resume: page.targetA).resumeAddress == page.targetA)
+  }
+
+  /// Threads call both JIT functions while the main thread patches them.
+  /// Every call returns one of the two legal values, and once a batch has
+  /// returned, every later call sees it.
+  @Test func patchingWhileThreadsRunTheCode() throws {
+    let page = self.page
+    let probe = LinearizabilityProbe(initial: false)
+    let jmp = jmpA, nop = nop5
+    var failure: Error?
+    let before = TextPoke.statistics
+    let illegal = IllegalCounter()
+    withThreads(2, { _ in
+      while !probe.stopped {
+        probe.check { page.callA() == 1 }
+        let b = page.callB()
+        if b != 7 && b != 9 { illegal.bump() }
+      }
+    }, during: {
+      do {
+        for i in 0..<10_000 {
+          let on = i % 2 == 0
+          probe.beginToggle()
+          try TextPoke.apply([
+            TextPatch(address: page.siteA, expected: on ? nop : jmp, replacement: on ? jmp : nop),
+            TextPatch(address: page.siteB, expected: [0xB8, on ? 7 : 9, 0, 0, 0], replacement: [0xB8, on ? 9 : 7, 0, 0, 0]),
+          ])
+          probe.endToggle(now: on)
+          let seen = probe.checks
+          var spins = 0
+          while probe.checks == seen && spins < 1000 { sched_yield(); spins += 1 }
+        }
+      } catch { failure = error }
+      probe.stop()
+    })
+    if let failure { throw failure }
+    let after = TextPoke.statistics
+    #expect(probe.violations == 0)
+    #expect(illegal.value == 0)
+    #expect(probe.trueCount > 0 && probe.falseCount > 0 && probe.checks > 5_000)
+    #expect(page.callA() == 0 && page.callB() == 7)
+    print("TextPoke live: \(probe.checks) checked calls; traps emulated \(after.trapsEmulated - before.trapsEmulated), stale \(after.staleTraps - before.staleTraps), handler retries \(after.handlerRetries - before.handlerRetries), retire waits \(after.retireWaits - before.retireWaits), writer \(after.writer.map { "\($0)" } ?? "-")")
+  }
+}
+
+final class IllegalCounter: @unchecked Sendable {
+  private var n = 0
+  private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+  init() { pthread_mutex_init(lock, nil) }
+  func bump() { pthread_mutex_lock(lock); n += 1; pthread_mutex_unlock(lock) }
+  var value: Int { pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }; return n }
+}
