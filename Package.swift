@@ -23,10 +23,12 @@ let package = Package(
     .target(name: "JumpLabel", dependencies: ["CJumpLabel", "TextPoke"]),
     // Keys declared in one module and used in another (tests, stress).
     .target(name: "JumpLabelFixtures", dependencies: ["JumpLabel"], path: "Tests/Fixtures"),
-    // The command-line tool: stress test.
+    // C shim of the command-line tool (prctl).
+    .target(name: "CJumpLabelCLI"),
+    // The command-line tool: stress test, key listing.
     .executableTarget(
       name: "jumplabel",
-      dependencies: ["JumpLabel", "TextPoke", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+      dependencies: ["JumpLabel", "TextPoke", "CJumpLabelCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     .testTarget(name: "TextPokeTests", dependencies: ["TextPoke", "JumpLabelFixtures"]),
     .testTarget(name: "JumpLabelTests", dependencies: ["JumpLabel", "JumpLabelFixtures", "TextPoke"]),
   ],

@@ -1,0 +1,211 @@
+import ArgumentParser
+import CJumpLabelCLI
+import Foundation
+import JumpLabel
+import Synchronization
+import TextPoke
+
+/// `jumplabel stress-worker`: the workload, run in a child process by
+/// `jumplabel stress` so that a crash is observed from outside.
+struct StressWorkerCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "stress-worker", abstract: "The stress workload (run by `jumplabel stress`).",
+    shouldDisplay: false)
+
+  @Option var duration: Double
+  @Option var threads: Int
+  @Option var sites: Int
+  @Option var keys: Int
+  @Flag var threadChurn = false
+  @Option var patcher: PatcherKind = .textpoke
+  @Flag var progress = false
+
+  func run() throws {
+    // Die with the supervisor: never outlive it.
+    _ = jl_cli_die_with_parent()
+    let report = StressWorkload(
+      duration: duration, threads: threads, sites: sites, keys: keys,
+      threadChurn: threadChurn, patcher: patcher, progress: progress
+    ).run()
+    let data = try JSONEncoder().encode(report)
+    FileHandle.standardOutput.write(data)
+    FileHandle.standardOutput.write(Data("\n".utf8))
+  }
+}
+
+/// Which writer toggles the keys.
+enum PatcherKind: String, ExpressibleByArgument, Codable, Sendable {
+  /// JumpLabel / TextPoke: int3 + membarrier.
+  case textpoke
+  /// The negative control: mprotect + plain copy. For proving the test.
+  case unsafeDirect = "unsafe-direct"
+}
+
+/// The workload itself: workers, churn threads, the toggler.
+struct StressWorkload {
+  let duration: Double
+  let threads: Int
+  let sites: Int
+  let keys: Int
+  let threadChurn: Bool
+  let patcher: PatcherKind
+  let progress: Bool
+
+  /// The workload functions selected by `--sites`.
+  var functions: ArraySlice<(run: @Sendable () -> UInt16, keys: UInt16)> {
+    let n = max(1, min(stressFunctions.count, (sites + stressSitesPerFunction - 1) / stressSitesPerFunction))
+    return stressFunctions.prefix(n)
+  }
+
+  func run() -> StressReport {
+    var report = StressReport()
+    report.patcher = patcher.rawValue
+    report.threads = threads
+    let keyCount = max(1, min(keys, StressKeys.count))
+    report.keys = keyCount
+    let fns = Array(functions)
+    report.sitesInWorkload = fns.count * stressSitesPerFunction
+
+    var initial: UInt16 = 0
+    for (i, k) in StressKeys.all.enumerated() where k.state { initial |= 1 << i }
+    let probe = StressProbe(initial: initial)
+    let maxStallNs = Atomic<Int>(0)
+    let churnStarted = Atomic<Int>(0), churnExited = Atomic<Int>(0)
+
+    // One worker loop: run every selected function, checked, until stopped
+    // (or for `limit` rounds), tracking the longest time one call took
+    // (a trap, a wait for a batch, being descheduled or migrated).
+    @Sendable func work(limit: Int) {
+      var worst = 0
+      var n = 0, checked = 0, violated = 0, rounds = 0
+      while !probe.stop.load(ordering: .relaxed) && rounds < limit {
+        for f in fns {
+          let t0 = monotonicNanoseconds()
+          switch probe.check(f.run, keys: f.keys) {
+          case .unchecked: break
+          case .agreed: checked += 1
+          case .violated: checked += 1; violated += 1
+          }
+          worst = max(worst, monotonicNanoseconds() - t0)
+          n += 1
+        }
+        rounds += 1
+      }
+      probe.executions.add(n, ordering: .relaxed)
+      probe.checks.add(checked, ordering: .relaxed)
+      probe.violations.add(violated, ordering: .relaxed)
+      var cur = maxStallNs.load(ordering: .relaxed)
+      while worst > cur {
+        let (done, now) = maxStallNs.compareExchange(expected: cur, desired: worst, ordering: .relaxed)
+        if done { break }
+        cur = now
+      }
+    }
+
+    var workers: [Thread] = []
+    let finished = DispatchGroup()
+    for _ in 0..<max(threads, 0) {
+      finished.enter()
+      let t = Thread { work(limit: .max); finished.leave() }
+      workers.append(t)
+      t.start()
+    }
+    if threadChurn {
+      finished.enter()
+      Thread {
+        // Threads that start, run the sites for a short while and exit,
+        // continuously: the patcher always races thread creation and exit.
+        while !probe.stop.load(ordering: .relaxed) {
+          let done = DispatchSemaphore(value: 0)
+          churnStarted.add(1, ordering: .relaxed)
+          Thread { work(limit: 200); churnExited.add(1, ordering: .relaxed); done.signal() }.start()
+          done.wait()
+        }
+        finished.leave()
+      }.start()
+    }
+
+    // The toggler: this thread.
+    let start = monotonicNanoseconds()
+    let end = start + Int(duration * 1e9)
+    var toggles = 0
+    var states = initial
+    var nextProgress = start + 1_000_000_000
+    let before = TextPoke.statistics
+    while monotonicNanoseconds() < end {
+      let k = toggles % keyCount
+      let on = states & (1 << k) == 0
+      probe.beginToggle()
+      do {
+        switch patcher {
+        case .textpoke: try StressKeys.all[k].set(on)
+        case .unsafeDirect: try NaivePatcher.set(StressKeys.all[k], on)
+        }
+      } catch {
+        report.errors.append("toggle of \(StressKeys.all[k]) failed: \(error)")
+        probe.endToggle(states: states)
+        break
+      }
+      if on { states |= 1 << k } else { states &= ~(1 << k) }
+      probe.endToggle(states: states)
+      probe.settle()
+      toggles += 1
+      if progress, monotonicNanoseconds() >= nextProgress {
+        nextProgress += 1_000_000_000
+        let s = TextPoke.statistics
+        FileHandle.standardError.write(Data(String(
+          format: "\r  %4.0fs  toggles %d  traps %llu  stale %llu  violations %d   ",
+          Double(monotonicNanoseconds() - start) / 1e9, toggles, s.trapsEmulated - before.trapsEmulated,
+          s.staleTraps - before.staleTraps, probe.violations.load(ordering: .relaxed)).utf8))
+      }
+    }
+    let elapsed = Double(monotonicNanoseconds() - start) / 1e9
+    probe.stop.store(true, ordering: .relaxed)
+    finished.wait()
+    if progress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+
+    // Every site ends in the state its key says.
+    for (i, k) in StressKeys.all.enumerated() {
+      let on = states & (1 << i) != 0
+      do {
+        for s in try StaticKeys.sites(named: k.nameString) {
+          report.sitesVerified += 1
+          if s.currentBytes != s.expectedBytes(enabled: on) {
+            report.sitesWrong += 1
+            report.errors.append("\(s) holds [\(s.currentBytes.map { String($0, radix: 16) }.joined(separator: " "))], expected the \(on ? "enabled" : "disabled") instruction")
+          }
+        }
+      } catch { report.errors.append("\(error)") }
+    }
+
+    let after = TextPoke.statistics
+    report.durationSeconds = elapsed
+    report.toggles = toggles
+    report.togglesPerSecond = Double(toggles) / max(elapsed, 1e-9)
+    report.sitesPatched = after.sitesPatched - before.sitesPatched
+    report.batches = after.batches - before.batches
+    report.syncs = after.syncs - before.syncs
+    report.trapsEmulated = after.trapsEmulated - before.trapsEmulated
+    report.staleTraps = after.staleTraps - before.staleTraps
+    report.handlerRetries = after.handlerRetries - before.handlerRetries
+    report.retireWaits = after.retireWaits - before.retireWaits
+    report.writer = patcher == .textpoke ? (after.writer?.description ?? "none") : "mprotect + copy (unsafe)"
+    report.executions = probe.executions.load(ordering: .relaxed)
+    report.checkedExecutions = probe.checks.load(ordering: .relaxed)
+    report.violations = probe.violations.load(ordering: .relaxed)
+    report.churnThreadsStarted = churnStarted.load(ordering: .relaxed)
+    report.churnThreadsExited = churnExited.load(ordering: .relaxed)
+    report.maxStallMicroseconds = Double(maxStallNs.load(ordering: .relaxed)) / 1000
+    let siteless = StaticKeys.list().filter { $0.name.hasPrefix("stress.") && $0.sites == 0 }
+    if !siteless.isEmpty { report.errors.append("keys without NOP sites (debug build?): \(siteless.map(\.name))") }
+    report.verdict = report.violations == 0 && report.errors.isEmpty && toggles > 0 ? "PASS" : "FAIL"
+    return report
+  }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds.
+func monotonicNanoseconds() -> Int {
+  var ts = timespec()
+  clock_gettime(CLOCK_MONOTONIC, &ts)
+  return ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+}

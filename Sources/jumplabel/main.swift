@@ -1,2 +1,0 @@
-import JumpLabel
-print(StaticKeys.list())
