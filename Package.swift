@@ -31,6 +31,8 @@ let package = Package(
       dependencies: ["JumpLabel", "TextPoke", "CJumpLabelCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     .testTarget(name: "TextPokeTests", dependencies: ["TextPoke", "JumpLabelFixtures"]),
     .testTarget(name: "JumpLabelTests", dependencies: ["JumpLabel", "JumpLabelFixtures", "TextPoke"]),
+    // Runs the real `jumplabel` binary; the dependency makes sure it is built.
+    .testTarget(name: "StressTests", dependencies: ["jumplabel", "JumpLabelFixtures"]),
   ],
   swiftLanguageModes: [.v6]
 )

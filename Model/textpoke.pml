@@ -115,6 +115,10 @@ active proctype Patcher() {
 }
 
 /* ---- a thread executing the site, with tp_trap as its SIGTRAP handler */
+/* Dead locals are cleared before every new instruction, so that states
+ * that differ only in stale values are not counted apart.                 */
+#define forget() h = 0; t = 0; sb = 0; sa = 0; rg = 0; got = 0; ptr = 0
+
 active [N] proctype Executor() {
   byte id = _pid - 1;            /* Patcher is pid 0                        */
   byte h, t;                     /* the bytes this fetch got                */
@@ -123,31 +127,29 @@ active [N] proctype Executor() {
   bool got, ptr;
 
 fetch:
-  /* Locals are cleared between instructions so that states differing only
-   * in dead values are not counted twice. */
-  atomic { h = 0; t = 0; sb = 0; sa = 0; rg = 0; got = 0; ptr = 0 };
   /* The CPU fetches the instruction's bytes in two steps, in either order
    * (prefetch, a fetch across a cache line). An int3 head traps as soon as
-   * it is seen; the tail fetched so far is dropped.                       */
+   * it is seen; whatever tail was fetched is dropped.                     */
   if
   :: atomic { infetch[id] = 1; h = head;
        if :: h == INT3 -> infetch[id] = 0; goto trap :: else -> skip fi }
-     atomic { t = tail; assert(h == t); infetch[id] = 0 }  /* (1) */
+     atomic { t = tail; assert(h == t);                     /* (1) */
+              infetch[id] = 0; forget(); goto fetch }
   :: atomic { infetch[id] = 1; t = tail }
      atomic { h = head;
        if
        :: h == INT3 -> infetch[id] = 0; goto trap
-       :: else -> assert(h == t); infetch[id] = 0           /* (1) */
+       :: else -> assert(h == t);                           /* (1) */
+                  infetch[id] = 0; forget(); goto fetch
        fi }
   fi;
-  goto fetch;                    /* executed version h; run the site again  */
 
 trap:
-  /* SIGTRAP delivered; the handler may be preempted between any two of its
-   * steps for as long as the patcher likes (that is plain interleaving).   */
-again:
+  /* tp_trap. SIGTRAP is delivered, but the handler may be preempted
+   * between any two of its steps for as long as the patcher likes: that is
+   * plain interleaving here.                                              */
   sb = seq;                      /* seq_before = atomic_load(&g_seq)        */
-  /* batch_get: inc-not-zero (the load + CAS loop, as one atomic step)     */
+  /* batch_get: inc-not-zero (load + CAS loop, as one atomic step) */
   atomic {
     if
     :: refs > 0 -> refs++; got = 1; rg = pub_gen
@@ -156,47 +158,40 @@ again:
   }
   if
   :: got ->
-     /* batch_find: load g_sites, then read the entry */
-     ptr = sites;
+     ptr = sites;                /* batch_find: load g_sites                */
      if
-     :: ptr ->
-        assert(stor_gen == rg);                /* (2) not reused storage */
-        assert(stor_resume == rg % 2);         /* (2) entry is intact    */
-        h = stor_resume
+     :: ptr ->                   /* ... then read s[0].addr, .resume        */
+        atomic { h = stor_resume;
+                 assert(stor_gen == rg);        /* (2) not reused storage */
+                 assert(h == rg % 2) }          /* (2) entry intact       */
      :: else -> skip
      fi;
-     refs--;                     /* batch_put                               */
-     if
-     :: ptr -> goto emulated     /* RIP = resume                            */
-     :: else -> skip
-     fi
+     atomic {
+       refs--;                   /* batch_put                               */
+       if                        /* found: RIP = resume, i.e. the thread    */
+       :: ptr -> forget(); goto fetch  /* continued as version h          */
+       :: else -> skip
+       fi
+     }
   :: else -> skip
   fi;
-  /* Not in the batch we saw. */
-  if
-  :: !hist -> goto foreign       /* never one of our sites                  */
-  :: else -> skip
-  fi;
-  if
-  :: head != INT3 -> goto stale  /* late trap: RIP = at, execute it again   */
-  :: else -> skip
-  fi;
+  /* Not in the batch we saw. tp_history_contains, then the byte at `at`.
+   * (hist is set once, before the first int3 exists: one step for both.) */
+  atomic {
+    if
+    :: !hist -> goto foreign     /* never one of our sites: chain           */
+    :: hist && head != INT3 ->   /* late trap: RIP = at, run the site again */
+       forget(); goto fetch
+    :: else -> skip
+    fi
+  }
 #ifndef BROKEN_NO_SEQ
   sa = seq;                      /* seq_after                               */
   if
-  :: sa == sb && sa % 2 == 0 -> goto foreign
-  :: else -> goto again          /* batch being published/retired: retry   */
+  :: sa == sb && sa % 2 == 0 -> goto foreign   /* nobody patching: chain  */
+  :: else -> forget(); goto trap /* batch published/retired meanwhile: retry */
   fi;
-#else
-  goto foreign;
 #endif
-
 foreign:
-  assert(false);                 /* (3) chain() on a trap of our own site  */
-
-emulated:
-  /* the thread continues with version h, as if it had executed it */
-  goto fetch;
-stale:
-  goto fetch
+  assert(false)                  /* (3) chain() on a trap of our own site  */
 }

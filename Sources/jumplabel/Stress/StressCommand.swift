@@ -83,9 +83,15 @@ struct Supervisor {
   /// SIGINT/SIGTERM only set a flag: the loop then stops the child,
   /// restores the CPUs and exits with 128 + signal.
   static func installSignalHandlers(_ plug: HotPlug?) {
+    var set = sigset_t()
+    sigemptyset(&set)
     for sig in [SIGINT, SIGTERM] {
       signal(sig) { s in stopRequested.store(s, ordering: .relaxed) }
+      sigaddset(&set, sig)
     }
+    // A parent may have started us with these blocked (some process
+    // launchers do); then Ctrl-C and SIGTERM would never reach the handler.
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
   }
 
   func run() throws -> StressReport {

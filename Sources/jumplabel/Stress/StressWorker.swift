@@ -23,6 +23,10 @@ struct StressWorkerCommand: ParsableCommand {
   func run() throws {
     // Die with the supervisor: never outlive it.
     _ = jl_cli_die_with_parent()
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
     let report = StressWorkload(
       duration: duration, threads: threads, sites: sites, keys: keys,
       threadChurn: threadChurn, patcher: patcher, progress: progress
