@@ -17,6 +17,9 @@
  *      batch (the 2009 question: what guarantees the int3 handlers are done
  *      before patch_fixup_from is cleared? Here: the refcount wait);
  *  (3) a trap on our own site is never classified as foreign.
+ * check.sh also requires every statement to be reached except those tagged
+ * "unreachable" in their comment: the emulate, late-trap and retry paths of
+ * the handler are all exercised, the assertions are not vacuous.
  * Broken variants, each must be caught (spin -DNAME):
  *  BROKEN_NO_WAIT       retire does not wait for refs == 0   -> (2) fails
  *  BROKEN_NO_SYNC       no sync after writing the int3       -> (1) fails
@@ -27,6 +30,7 @@
  * Memory is sequentially consistent here. The C code gets the orderings the
  * model relies on from release/acquire on g_refs and from membarrier being a
  * full barrier on every thread; the model does not check those orderings.
+ * Only safety is checked: not that the retire wait or a retry loop ends.
  */
 
 #ifndef N
@@ -164,13 +168,13 @@ trap:
         atomic { h = stor_resume;
                  assert(stor_gen == rg);        /* (2) not reused storage */
                  assert(h == rg % 2) }          /* (2) entry intact       */
-     :: else -> skip
+     :: else -> skip             /* g_sites == NULL: never, see below       */
      fi;
      atomic {
        refs--;                   /* batch_put                               */
        if                        /* found: RIP = resume, i.e. the thread    */
        :: ptr -> forget(); goto fetch  /* continued as version h          */
-       :: else -> skip
+       :: else -> skip           /* [unreachable] a ref implies a batch     */
        fi
      }
   :: else -> skip
@@ -193,5 +197,5 @@ trap:
   fi;
 #endif
 foreign:
-  assert(false)                  /* (3) chain() on a trap of our own site  */
+  assert(false)                  /* (3) [unreachable] chain() on our site   */
 }

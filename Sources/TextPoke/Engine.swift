@@ -49,9 +49,9 @@ final class Engine: @unchecked Sendable {
     return writer!.kind
   }
 
-  func apply(_ input: [TextPatch]) throws(TextPokeError) {
+  func apply(_ input: [TextPatch]) throws(TextPokeError) -> TextPokeBatchReport {
     let patches = try validated(input)
-    try lock.withLock { () throws(TextPokeError) in
+    return try lock.withLock { () throws(TextPokeError) -> TextPokeBatchReport in
       // Verify first, under the lock: nothing else can change the bytes now.
       for p in patches {
         let found = Array(UnsafeBufferPointer(start: UnsafePointer<UInt8>(bitPattern: p.address), count: p.expected.count))
@@ -60,12 +60,12 @@ final class Engine: @unchecked Sendable {
         }
       }
       let work = patches.filter { $0.expected != $0.replacement }
-      if work.isEmpty { return }
+      if work.isEmpty { return TextPokeBatchReport(sitesWritten: 0, syncs: 0, retireWaits: 0) }
       _ = try ready(probe: work[0].address)
       for p in work where tp_history_add(p.address) != 0 {
         throw .tooManySites(limit: 49152)
       }
-      try run(work)
+      return try run(work)
     }
   }
 
@@ -91,7 +91,8 @@ final class Engine: @unchecked Sendable {
   }
 
   /// The three phases. Lock held, bytes verified, `work` sorted.
-  private func run(_ work: [TextPatch]) throws(TextPokeError) {
+  private func run(_ work: [TextPatch]) throws(TextPokeError) -> TextPokeBatchReport {
+    let syncsBefore = syncs
     let sites = UnsafeMutableBufferPointer<tp_site>.allocate(capacity: work.count)
     defer { sites.deallocate() }
     for (i, p) in work.enumerated() {
@@ -121,9 +122,11 @@ final class Engine: @unchecked Sendable {
       retireWaits += tp_batch_retire()
       throw error
     }
-    retireWaits += tp_batch_retire()
+    let waits = tp_batch_retire()
+    retireWaits += waits
     batches += 1
     sitesPatched += UInt64(work.count)
+    return TextPokeBatchReport(sitesWritten: work.count, syncs: Int(syncs - syncsBefore), retireWaits: waits)
   }
 
   private func write(_ bytes: [UInt8], at address: UInt) throws(TextPokeError) {

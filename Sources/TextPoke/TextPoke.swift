@@ -35,7 +35,8 @@ public enum TextPoke {
   /// Applies a batch of patches atomically with respect to other threads:
   /// when it returns, every thread of the process executes the new
   /// instructions. When it throws, no byte was changed.
-  public static func apply(_ patches: [TextPatch]) throws(TextPokeError) {
+  @discardableResult
+  public static func apply(_ patches: [TextPatch]) throws(TextPokeError) -> TextPokeBatchReport {
     try Engine.shared.apply(patches)
   }
 
@@ -50,6 +51,18 @@ public enum TextPoke {
   public static var statistics: TextPokeStatistics {
     Engine.shared.statistics
   }
+}
+
+/// What one ``TextPoke/apply(_:)`` call did.
+public struct TextPokeBatchReport: Sendable, Equatable {
+  /// Sites whose bytes changed (patches whose replacement equalled the
+  /// current bytes are skipped).
+  public var sitesWritten: Int
+  /// `membarrier` syncs issued: 3, or 2 when no site had tail bytes to
+  /// change, or 0 when nothing changed.
+  public var syncs: Int
+  /// Yields while waiting for trap handlers to release the batch.
+  public var retireWaits: UInt64
 }
 
 /// What the engine has done so far in this process.

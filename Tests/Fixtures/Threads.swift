@@ -68,6 +68,20 @@ public final class LinearizabilityProbe: Sendable {
     if v != (before & 2 != 0) { violationsCount.wrappingAdd(1, ordering: .relaxed) }
   }
 
+  /// After `endToggle`: lets the workers run in the new stable state until
+  /// one of them has checked an execution, for at most `limit` ns. Spins:
+  /// yielding to a CPU-bound worker would cost a whole time slice.
+  public func settle(limit: Int = 50_000) {
+    let seen = checks
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    let deadline = ts.tv_sec * 1_000_000_000 + ts.tv_nsec + limit
+    while checks == seen {
+      clock_gettime(CLOCK_MONOTONIC, &ts)
+      if ts.tv_sec * 1_000_000_000 + ts.tv_nsec > deadline { break }
+    }
+  }
+
   /// Asks workers to stop.
   public func stop() { stopFlag.store(true, ordering: .relaxed) }
   /// True once `stop()` was called.

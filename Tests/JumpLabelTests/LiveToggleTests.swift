@@ -24,11 +24,8 @@ import Glibc
           probe.beginToggle()
           try toggle(on)
           probe.endToggle(now: on)
-          // Give the workers a chance to run in the stable state, so that
-          // most toggles are actually checked.
-          let seen = probe.checks
-          var spins = 0
-          while probe.checks == seen && spins < 1000 { sched_yield(); spins += 1 }
+          // Give the workers a chance to check the stable state.
+          probe.settle()
         }
         try toggle(false)
       } catch {
