@@ -33,6 +33,8 @@ let package = Package(
     .testTarget(name: "JumpLabelTests", dependencies: ["JumpLabel", "JumpLabelFixtures", "TextPoke"]),
     // Runs the real `jumplabel` binary; the dependency makes sure it is built.
     .testTarget(name: "StressTests", dependencies: ["jumplabel", "JumpLabelFixtures"]),
+    // Model-checks the patch protocol with spin (Model/).
+    .testTarget(name: "ModelTests"),
   ],
   swiftLanguageModes: [.v6]
 )

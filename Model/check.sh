@@ -6,6 +6,7 @@
 #                                  (~23M states, ~1.2 GB, ~20 s more)
 #   MODEL_TRAILS=1 Model/check.sh  also print a shortest (BFS) counterexample
 #                                  for every broken variant
+#   MODEL_KEEP=1 Model/check.sh    keep the work directory (trails, pan logs)
 #
 # Exit status: 0 all as expected, 1 an unexpected outcome, 2 spin missing.
 set -u
@@ -22,7 +23,12 @@ command -v "$cc" >/dev/null 2>&1 || { echo "model FAILED: no C compiler ($cc) to
 [ -f "$model" ] || { echo "model FAILED: $model not found" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/textpoke-model.XXXXXX) || { echo "model FAILED: mktemp" >&2; exit 1; }
-trap 'rm -rf "$work"' EXIT
+if [ "${MODEL_KEEP:-0}" = 1 ]; then
+  trap 'echo "pan runs kept in $work" >&2' EXIT
+else
+  trap 'rm -rf "$work"' EXIT
+fi
+trap 'exit 1' INT TERM
 
 fail() {
   echo "model FAILED: $1" >&2
@@ -58,7 +64,7 @@ correct() {
   errs=$(errors_of "$log")
   states=$(sed -n 's/^ *\([0-9][0-9]*\) states, stored.*/\1/p' "$log" | tail -1)
   [ -n "$errs" ] && [ -n "$states" ] || fail "$name: could not parse pan's output" "$log"
-  [ "$errs" = 0 ] || fail "$name: $errs error(s), expected 0 (replay: spin -t -p -DN=$n -DNB=$nb textpoke.pml)" "$log"
+  [ "$errs" = 0 ] || fail "$name: $errs error(s), expected 0 (MODEL_KEEP=1, then in the kept dir: spin -t -p -DN=$n -DNB=$nb textpoke.pml)" "$log"
   grep -q "Full statespace search" "$log" || fail "$name: pan did not run a full state-space search" "$log"
   grep -q "max search depth too small" "$log" && fail "$name: search truncated (max search depth too small): raise -m" "$log"
   grep -qi "out of memory" "$log" && fail "$name: pan ran out of memory" "$log"

@@ -1,3 +1,4 @@
+import Glibc
 import Synchronization
 import TextPoke
 
@@ -25,7 +26,14 @@ final class KeyRegistry: @unchecked Sendable {
   private var sites: [String: [SiteEntry]] = [:]
   private var problems: [String: JumpLabelError] = [:]
 
-  private init() {}
+  private init() {
+    // Lock order across fork(): prepare handlers run in reverse order of
+    // registration. The engine registers first, we register second, so at
+    // fork time our prepare (registry lock) runs before the engine's (patch
+    // lock): the same order as everywhere else.
+    TextPoke.installForkHandlers()
+    pthread_atfork({ KeyRegistry.shared.lock.lock() }, { KeyRegistry.shared.lock.unlock() }, { KeyRegistry.shared.lock.unlock() })
+  }
 
   // MARK: - Loading
 

@@ -52,13 +52,11 @@ struct CodeWriter {
     }
   }
 
-  /// Reopens the writer in a forked child: an inherited /proc/self/mem
-  /// descriptor still refers to the parent's memory.
-  mutating func reopenAfterFork() {
-    guard kind == .procSelfMem else { return }
-    close(fd)
-    fd = Glibc.open("/proc/self/mem", O_RDWR | O_CLOEXEC)
-    if fd < 0 { kind = .mprotectWindow }
+  /// Closes an inherited /proc/self/mem descriptor in a forked child: it
+  /// still refers to the parent's memory, so a write through it would patch
+  /// the parent. The child opens its own at its next batch.
+  func closeInForkedChild() {
+    if fd >= 0 { close(fd) }
   }
 
   private func mprotectWrite(_ bytes: [UInt8], at address: UInt) -> Int32 {

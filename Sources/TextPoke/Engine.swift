@@ -14,7 +14,25 @@ final class Engine: @unchecked Sendable {
   private var syncs: UInt64 = 0
   private var retireWaits: UInt64 = 0
 
-  private init() {}
+  private init() {
+    // fork(): the prepare handler takes the patch lock, so no child is
+    // forked mid-batch (it would inherit int3 bytes and no patcher to finish
+    // them). Both sides release it; the child also drops its inherited
+    // /proc/self/mem descriptor, which still writes into the parent.
+    pthread_atfork(
+      { Engine.shared.lock.lockForFork() },
+      { Engine.shared.lock.unlockAfterFork() },
+      {
+        Engine.shared.forgetWriterInChild()
+        Engine.shared.lock.unlockAfterFork()
+      })
+  }
+
+  /// In a forked child, with the lock held by the only thread.
+  private func forgetWriterInChild() {
+    writer?.closeInForkedChild()
+    writer = nil  // reopened, for this process, at the next batch
+  }
 
   var statistics: TextPokeStatistics {
     var c = tp_counters()

@@ -35,6 +35,20 @@ final class PatchLock: @unchecked Sendable {
     pthread_mutex_unlock(mutex)
   }
 
+  /// Takes the lock for `fork()` (pthread_atfork prepare): waits for any
+  /// batch in flight, so a child never inherits int3 bytes.
+  func lockForFork() {
+    pthread_mutex_lock(mutex)
+    owner.store(tp_gettid(), ordering: .relaxed)
+  }
+
+  /// Releases the lock after `fork()`, in the parent or in the child (where
+  /// the forking thread, the only one, still holds it).
+  func unlockAfterFork() {
+    owner.store(0, ordering: .relaxed)
+    pthread_mutex_unlock(mutex)
+  }
+
   /// Runs `body` with the lock held.
   func withLock<T>(_ body: () throws(TextPokeError) -> T) throws(TextPokeError) -> T {
     try lock()

@@ -47,6 +47,14 @@ public enum TextPoke {
     try Engine.shared.prepare()
   }
 
+  /// Installs the engine's `pthread_atfork` handlers now (they are also
+  /// installed at the engine's first use). A client with its own lock that
+  /// is taken before the patch lock calls this before registering its own
+  /// handlers, so that the prepare handlers run in lock order.
+  public static func installForkHandlers() {
+    _ = Engine.shared
+  }
+
   /// Counters since the start of the process.
   public static var statistics: TextPokeStatistics {
     Engine.shared.statistics

@@ -19,6 +19,10 @@ extension StaticKey {
   /// Declared here, never used here: every site of it is compiled in
   /// another module through this @inlinable accessor.
   @inlinable public static var fixtureCrossModule: StaticKey { StaticKey("fixture.cross-module") }
+  /// Toggled by the parent in the fork test.
+  @inlinable public static var fixtureForkParent: StaticKey { StaticKey("fixture.fork-parent") }
+  /// Toggled by the forked children in the fork test.
+  @inlinable public static var fixtureForkChild: StaticKey { StaticKey("fixture.fork-child") }
   /// Used only by name lookups and the "not a literal" test.
   @inlinable public static var fixtureUnused: StaticKey { StaticKey("fixture.unused") }
 }
@@ -42,6 +46,11 @@ public enum Fixture {
   @inline(never) public static func pageA() -> Bool { StaticKey.fixturePageA.isEnabled }
   /// See `pageA`.
   @inline(never) public static func pageB() -> Bool { StaticKey.fixturePageB.isEnabled }
+
+  /// Sites of the fork test's keys.
+  @inline(never) public static func forkParent() -> Bool { StaticKey.fixtureForkParent.isEnabled }
+  /// See `forkParent`.
+  @inline(never) public static func forkChild() -> Bool { StaticKey.fixtureForkChild.isEnabled(likely: true) }
 
   /// Whether this module was compiled with real sites (an optimised build).
   public static var compiledWithSites: Bool {
