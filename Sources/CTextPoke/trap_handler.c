@@ -175,7 +175,11 @@ int tp_handler_ensure_installed(void) {
   atomic_store(&g_prev_count, n + 1);  // before ours becomes reachable
   memset(&ours, 0, sizeof ours);
   ours.sa_sigaction = tp_trap;
-  ours.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+  // SA_NODEFER: SIGTRAP stays unblocked while our handler runs. Otherwise
+  // a thread inside the handler (a slow late trap) would look, to the
+  // before-batch scan of /proc/self/task/*/status, like a thread that
+  // blocks SIGTRAP. Foreign handlers still run with SIGTRAP blocked (chain).
+  ours.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK | SA_NODEFER;
   sigemptyset(&ours.sa_mask);
   if (sigaction(SIGTRAP, &ours, NULL) != 0) return errno;
   return 0;
@@ -187,8 +191,8 @@ static void chain(int sig, siginfo_t *info, void *vctx) {
   int n = atomic_load(&g_prev_count);
   struct sigaction *prev = n > 0 ? &g_prev[n - 1] : NULL;
   if (prev == NULL || (!(prev->sa_flags & SA_SIGINFO) && prev->sa_handler == SIG_DFL)) {
-    // Default action: restore it and re-raise. The signal stays blocked
-    // until this handler returns, then kills the process as it would have.
+    // Default action: restore it and re-raise, which kills the process as
+    // the trap would have without us.
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
@@ -199,9 +203,11 @@ static void chain(int sig, siginfo_t *info, void *vctx) {
   }
   if (!(prev->sa_flags & SA_SIGINFO) && prev->sa_handler == SIG_IGN) return;
 
-  // Run it with the mask it asked for, as the kernel would have.
-  sigset_t old;
-  pthread_sigmask(SIG_BLOCK, &prev->sa_mask, &old);
+  // Run it with the mask it asked for, as the kernel would have: its
+  // sa_mask, plus SIGTRAP itself unless it asked for SA_NODEFER.
+  sigset_t old, mask = prev->sa_mask;
+  if (!(prev->sa_flags & SA_NODEFER)) sigaddset(&mask, SIGTRAP);
+  pthread_sigmask(SIG_BLOCK, &mask, &old);
   if (prev->sa_flags & SA_SIGINFO) prev->sa_sigaction(sig, info, vctx);
   else prev->sa_handler(sig);
   pthread_sigmask(SIG_SETMASK, &old, NULL);

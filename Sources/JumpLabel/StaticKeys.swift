@@ -1,3 +1,5 @@
+import TextPoke
+
 /// Run-time access to keys by name, for control tools.
 public enum StaticKeys {
   /// Every key known in this process: from the site tables of loaded
@@ -35,6 +37,18 @@ public enum StaticKeys {
   /// The sites of the key named `name` in all loaded images.
   public static func sites(named name: String) throws(JumpLabelError) -> [StaticKeySite] {
     try KeyRegistry.shared.sites(named: name)
+  }
+
+  /// Why keys cannot be toggled in this process (no way to write code, no
+  /// way to synchronise cores), or nil if they can. Checked once, cheaply
+  /// afterwards.
+  public static func patchingProblem() -> String? {
+    do {
+      try TextPoke.prepare()
+      return nil
+    } catch {
+      return error.description
+    }
   }
 
   /// Problems found in the tables: conflicting defaults, sites that do not

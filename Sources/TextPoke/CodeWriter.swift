@@ -19,16 +19,18 @@ struct CodeWriter {
 
   /// Chooses a writer by trying it on `probe`: writes back the byte that is
   /// already there, which changes nothing whether it succeeds or not.
-  static func open(probe: UInt) throws(TextPokeError) -> CodeWriter {
+  static func open(probe: UInt, allowProcSelfMem: Bool = true) throws(TextPokeError) -> CodeWriter {
     var reasons: [String] = []
-    let fd = Glibc.open("/proc/self/mem", O_RDWR | O_CLOEXEC)
-    if fd >= 0 {
+    let fd = allowProcSelfMem ? Glibc.open("/proc/self/mem", O_RDWR | O_CLOEXEC) : -1
+    if !allowProcSelfMem {
+      reasons.append("/proc/self/mem disabled by fault injection")
+    } else if fd >= 0 {
       var w = CodeWriter(kind: .procSelfMem, fd: fd)
       let current = UnsafePointer<UInt8>(bitPattern: probe)!.pointee
       if w.write([current], at: probe) == 0 { return w }
       reasons.append("/proc/self/mem write refused (\(String(cString: strerror(errno))))")
       close(fd)
-    } else {
+    } else if allowProcSelfMem {
       reasons.append("/proc/self/mem cannot be opened (\(String(cString: strerror(errno))))")
     }
     var w = CodeWriter(kind: .mprotectWindow, fd: -1)
@@ -38,6 +40,9 @@ struct CodeWriter {
     reasons.append("mprotect window refused (\(String(cString: strerror(e))))")
     throw .writerUnavailable(reason: reasons.joined(separator: "; "))
   }
+
+  /// The /proc/self/mem descriptor, if that is the writer.
+  var procSelfMemFD: Int32? { kind == .procSelfMem ? fd : nil }
 
   /// Writes `bytes` at `address`. Returns 0 or an errno value. On failure
   /// the protection of every page is what it was before the call.

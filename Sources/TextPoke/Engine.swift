@@ -8,7 +8,12 @@ final class Engine: @unchecked Sendable {
 
   let lock = PatchLock()
   private var writer: CodeWriter?
-  private var coreSyncRegistered = false
+  /// nil until first use; then how cores are synchronised.
+  private var coreSync: CoreSyncMethod?
+  private var coreSyncProblem: String?
+  var faults: TextPokeFaults = []
+  private var parkedBatches: UInt64 = 0
+  private var lastProtocol: PatchProtocol?
   private var batches: UInt64 = 0
   private var sitesPatched: UInt64 = 0
   private var syncs: UInt64 = 0
@@ -37,12 +42,13 @@ final class Engine: @unchecked Sendable {
   var statistics: TextPokeStatistics {
     var c = tp_counters()
     tp_counters_read(&c)
-    let (b, s, y, w, k) = (try? lock.withLock { () throws(TextPokeError) in
-      (batches, sitesPatched, syncs, retireWaits, writer?.kind)
-    }) ?? (0, 0, 0, 0, nil)
+    let (b, s, y, w, k, pb, cs) = (try? lock.withLock { () throws(TextPokeError) in
+      (batches, sitesPatched, syncs, retireWaits, writer?.kind, parkedBatches, coreSync)
+    }) ?? (0, 0, 0, 0, nil, 0, nil)
     return TextPokeStatistics(
       batches: b, sitesPatched: s, syncs: y, trapsEmulated: c.emulated, staleTraps: c.stale,
-      handlerRetries: c.retried, foreignTraps: c.foreign, retireWaits: w, writer: k)
+      handlerRetries: c.retried, foreignTraps: c.foreign, retireWaits: w, writer: k,
+      parkedBatches: pb, coreSync: cs)
   }
 
   func prepare() throws(TextPokeError) -> CodeWriterKind {
@@ -56,11 +62,22 @@ final class Engine: @unchecked Sendable {
   /// Sets up the writer, membarrier and the handler. Lock held.
   /// `probe` is a code address whose byte may be written back unchanged.
   private func ready(probe: UInt) throws(TextPokeError) -> CodeWriterKind {
-    if !coreSyncRegistered {
-      try CoreSync.register()
-      coreSyncRegistered = true
+    if coreSync == nil {
+      do {
+        if faults.contains(.noMembarrier) { throw TextPokeError.coreSyncUnavailable(reason: "disabled by fault injection") }
+        try CoreSync.register()
+        coreSync = .membarrier
+      } catch {
+        // The fallback: signal every thread to serialise.
+        coreSyncProblem = "\(error)"
+        coreSync = .signals
+      }
     }
-    if writer == nil { writer = try CodeWriter.open(probe: probe) }
+    if coreSync == .signals {
+      let e = tp_rendezvous_install()
+      if e != 0 { throw .coreSyncUnavailable(reason: "\(coreSyncProblem ?? "membarrier unavailable"), and the signal fallback cannot be installed (errno \(e))") }
+    }
+    if writer == nil { writer = try CodeWriter.open(probe: probe, allowProcSelfMem: !faults.contains(.noProcSelfMem)) }
     // Checked before every batch: somebody may have replaced our handler.
     let e = tp_handler_ensure_installed()
     if e != 0 { throw .trapHandlerUnavailable(errno: e) }
@@ -78,8 +95,15 @@ final class Engine: @unchecked Sendable {
         }
       }
       let work = patches.filter { $0.expected != $0.replacement }
-      if work.isEmpty { return TextPokeBatchReport(sitesWritten: 0, syncs: 0, retireWaits: 0) }
+      if work.isEmpty { return TextPokeBatchReport(sitesWritten: 0, syncs: 0, retireWaits: 0, protocol: .int3, coreSync: coreSync ?? .membarrier) }
       _ = try ready(probe: work[0].address)
+      // Before each batch: a debugger would stop on our int3s, and a thread
+      // that blocks SIGTRAP would be killed by one. Then park instead.
+      let scan = ProcessScan.settled()
+      let hazard = scan.tracerPid != 0 || !scan.sigtrapBlockers.isEmpty
+      if (hazard && !faults.contains(.neverPark)) || faults.contains(.alwaysPark) {
+        return try runParked(work, scan)
+      }
       for p in work where tp_history_add(p.address) != 0 {
         throw .tooManySites(limit: 49152)
       }
@@ -144,7 +168,58 @@ final class Engine: @unchecked Sendable {
     retireWaits += waits
     batches += 1
     sitesPatched += UInt64(work.count)
-    return TextPokeBatchReport(sitesWritten: work.count, syncs: Int(syncs - syncsBefore), retireWaits: waits)
+    lastProtocol = .int3
+    return TextPokeBatchReport(sitesWritten: work.count, syncs: Int(syncs - syncsBefore), retireWaits: waits, protocol: .int3, coreSync: coreSync ?? .membarrier)
+  }
+
+  /// The parked protocol: every other thread waits in a signal handler
+  /// while whole instructions are written; each serialises on release.
+  /// Between park and release this thread calls only C that neither
+  /// allocates nor locks (a parked thread may hold the malloc lock).
+  private func runParked(_ work: [TextPatch], _ scan: ProcessScan) throws(TextPokeError) -> TextPokeBatchReport {
+    guard let fd = writer?.procSelfMemFD else {
+      throw .writerUnavailable(reason: "the parked protocol (needed while \(parkReason(scan))) writes through /proc/self/mem, which is not usable here")
+    }
+    let e = tp_rendezvous_install()
+    if e != 0 { throw .threadsUnresponsive(detail: "cannot install the SIGURG handler (errno \(e))") }
+    func writes(_ pick: (TextPatch) -> [UInt8]) -> [tp_write] {
+      work.map { p in
+        var w = tp_write()
+        w.addr = UInt(p.address)
+        w.len = UInt8(p.expected.count)
+        withUnsafeMutableBytes(of: &w.bytes) { dst in for (i, b) in pick(p).enumerated() { dst[i] = b } }
+        return w
+      }
+    }
+    let new = writes(\.replacement), old = writes(\.expected)
+    let missing = tp_rendezvous_begin(1, 2000)
+    if missing != 0 {
+      tp_rendezvous_end()
+      let who = scan.threads.first { $0.tid == missing }
+      let why = who.map { $0.blocks(SIGURG) ? "\($0) blocks SIGURG" : "\($0) did not answer SIGURG within 2 s (stopped?)" } ?? "thread \(missing) did not answer SIGURG within 2 s"
+      throw .threadsUnresponsive(detail: "cannot park every thread (needed while \(parkReason(scan))): \(why); nothing was written")
+    }
+    let err = new.withUnsafeBufferPointer { tp_rendezvous_pwrite_all(fd, $0.baseAddress, $0.count) }
+    if err != 0 {
+      // Still parked: put every site back before anybody runs again.
+      let back = old.withUnsafeBufferPointer { tp_rendezvous_pwrite_all(fd, $0.baseAddress, $0.count) }
+      if back != 0 { fatalError("TextPoke: parked write failed (errno \(err)) and could not be undone (errno \(back))") }
+    }
+    tp_rendezvous_end()
+    if err != 0 {
+      throw .writerUnavailable(reason: "write through /proc/self/mem failed: \(String(cString: strerror(err)))")
+    }
+    batches += 1
+    parkedBatches += 1
+    sitesPatched += UInt64(work.count)
+    lastProtocol = .parked
+    return TextPokeBatchReport(sitesWritten: work.count, syncs: 0, retireWaits: 0, protocol: .parked, coreSync: coreSync ?? .membarrier)
+  }
+
+  private func parkReason(_ scan: ProcessScan) -> String {
+    if scan.tracerPid != 0 { return "a debugger (pid \(scan.tracerPid)) is attached" }
+    if let t = scan.sigtrapBlockers.first { return "\(t) blocks SIGTRAP" }
+    return "forced by fault injection"
   }
 
   private func write(_ bytes: [UInt8], at address: UInt) throws(TextPokeError) {
@@ -155,7 +230,15 @@ final class Engine: @unchecked Sendable {
   }
 
   private func sync() throws(TextPokeError) {
-    try CoreSync.syncAllCores()
+    if coreSync == .signals {
+      let missing = tp_rendezvous_begin(0, 2000)
+      tp_rendezvous_end()
+      if missing != 0 {
+        throw .threadsUnresponsive(detail: "signal-based core sync: thread \(missing) did not answer SIGURG within 2 s")
+      }
+    } else {
+      try CoreSync.syncAllCores()
+    }
     syncs += 1
   }
 

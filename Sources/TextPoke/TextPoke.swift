@@ -47,6 +47,14 @@ public enum TextPoke {
     try Engine.shared.prepare()
   }
 
+  /// Imposes conditions for tests (fault injection). Takes effect for the
+  /// choices not made yet: call it before the first batch of the process.
+  public static func _injectFaults(_ faults: TextPokeFaults) {
+    Engine.shared.lock.lockForFork()
+    Engine.shared.faults = faults
+    Engine.shared.lock.unlockAfterFork()
+  }
+
   /// Installs the engine's `pthread_atfork` handlers now (they are also
   /// installed at the engine's first use). A client with its own lock that
   /// is taken before the patch lock calls this before registering its own
@@ -71,6 +79,10 @@ public struct TextPokeBatchReport: Sendable, Equatable {
   public var syncs: Int
   /// Yields while waiting for trap handlers to release the batch.
   public var retireWaits: UInt64
+  /// The protocol used.
+  public var `protocol`: PatchProtocol
+  /// How cores were synchronised.
+  public var coreSync: CoreSyncMethod
 }
 
 /// What the engine has done so far in this process.
@@ -96,4 +108,9 @@ public struct TextPokeStatistics: Sendable, Equatable {
   public var retireWaits: UInt64
   /// The writer in use, if one was chosen.
   public var writer: CodeWriterKind?
+  /// Batches applied with the parked protocol (debugger attached, a thread
+  /// blocking SIGTRAP).
+  public var parkedBatches: UInt64
+  /// How cores are synchronised, once chosen.
+  public var coreSync: CoreSyncMethod?
 }

@@ -15,6 +15,8 @@ public enum TextPokeError: Error, Sendable, Equatable, CustomStringConvertible {
   /// The patch lock is already held by this thread (a patch from inside a
   /// patch, for instance from code the patcher itself runs).
   case reentrantPatch
+  /// Other threads could not be parked or synchronised with a signal.
+  case threadsUnresponsive(detail: String)
   /// More distinct sites than the trap handler's address set can hold.
   case tooManySites(limit: Int)
 
@@ -34,6 +36,8 @@ public enum TextPokeError: Error, Sendable, Equatable, CustomStringConvertible {
       return "cannot install the SIGTRAP handler (errno \(errno))"
     case .reentrantPatch:
       return "a patch was started while this thread already holds the patch lock"
+    case let .threadsUnresponsive(detail):
+      return detail
     case let .tooManySites(limit):
       return "more than \(limit) distinct patch sites in one process"
     }

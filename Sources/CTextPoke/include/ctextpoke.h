@@ -66,6 +66,32 @@ int tp_history_contains(uintptr_t addr);
 /// Copies the handler's counters.
 void tp_counters_read(tp_counters *out);
 
+/// One whole-instruction write for the parked protocol.
+typedef struct tp_write {
+  uintptr_t addr;
+  uint8_t bytes[15];
+  uint8_t len;
+} tp_write;
+
+/// Installs the rendezvous (SIGURG) handler once. Returns 0 or errno.
+int tp_rendezvous_install(void);
+
+/// Signals every other thread and waits until each has run the handler
+/// (hold = 0: each serialised; hold = 1: each is now parked). Returns 0,
+/// -1 with errno set, or the thread id of a thread that did not arrive in
+/// `timeout_ms` (it blocks SIGURG, or is stopped). After a non-zero return,
+/// call tp_rendezvous_end() to release the threads that did arrive.
+/// Allocates nothing and takes no lock. Patch lock held.
+long tp_rendezvous_begin(int hold, int timeout_ms);
+
+/// Releases parked threads (each serialises before it returns to its code)
+/// and waits until they have left the handler.
+void tp_rendezvous_end(void);
+
+/// pwrite(2) of each write through `fd` (/proc/self/mem). 0 or errno.
+/// No allocation: usable while other threads are parked.
+int tp_rendezvous_pwrite_all(int fd, const tp_write *writes, size_t n);
+
 /// membarrier(2). Returns the syscall result, or -1 with errno set.
 long tp_membarrier(int cmd, unsigned int flags, int cpu_id);
 

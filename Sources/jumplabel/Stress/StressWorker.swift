@@ -54,6 +54,10 @@ struct StressWorkload {
   let threadChurn: Bool
   let patcher: PatcherKind
   let progress: Bool
+  /// Stop after this many toggles (also bounded by `duration`).
+  var maxToggles = Int.max
+  /// Adds a worker thread that blocks SIGTRAP.
+  var sigtrapBlockingWorker = false
 
   /// The workload functions selected by `--sites`.
   var functions: ArraySlice<(run: @Sendable () -> UInt16, keys: UInt16)> {
@@ -114,6 +118,17 @@ struct StressWorkload {
       workers.append(t)
       t.start()
     }
+    if sigtrapBlockingWorker {
+      finished.enter()
+      let t = Thread {
+        // The hazard: an int3 on this thread would kill the process.
+        jl_cli_block_sigtrap()
+        work(limit: .max)
+        finished.leave()
+      }
+      workers.append(t)
+      t.start()
+    }
     if threadChurn {
       finished.enter()
       Thread {
@@ -136,7 +151,9 @@ struct StressWorkload {
     var states = initial
     var nextProgress = start + 1_000_000_000
     let before = TextPoke.statistics
-    while monotonicNanoseconds() < end {
+    // Let every worker get going (and block what it blocks) first.
+    usleep(20_000)
+    while monotonicNanoseconds() < end && toggles < maxToggles {
       let k = toggles % keyCount
       let on = states & (1 << k) == 0
       probe.beginToggle()

@@ -1,0 +1,39 @@
+/// How a batch was applied.
+public enum PatchProtocol: String, Sendable, CustomStringConvertible {
+  /// int3 on every site, three syncs, a trap handler for threads that hit
+  /// a site meanwhile. Other threads never stop.
+  case int3
+  /// Every other thread is parked in a signal handler while whole
+  /// instructions are written, then released. No int3. Used while a
+  /// debugger is attached or a thread blocks SIGTRAP.
+  case parked
+
+  public var description: String { rawValue }
+}
+
+/// How "sync all cores" is done.
+public enum CoreSyncMethod: String, Sendable, CustomStringConvertible {
+  /// `membarrier(PRIVATE_EXPEDITED_SYNC_CORE)`.
+  case membarrier
+  /// A signal to every thread, each of which executes a serialising
+  /// instruction and acknowledges (when membarrier is unavailable).
+  case signals
+
+  public var description: String { rawValue }
+}
+
+/// Conditions that tests impose on the engine, to reach fallback paths that
+/// this machine would otherwise never take. Not for production use.
+public struct TextPokeFaults: OptionSet, Sendable {
+  public let rawValue: Int
+  public init(rawValue: Int) { self.rawValue = rawValue }
+  /// Behave as if membarrier SYNC_CORE were unavailable.
+  public static let noMembarrier = TextPokeFaults(rawValue: 1)
+  /// Behave as if /proc/self/mem writes were refused.
+  public static let noProcSelfMem = TextPokeFaults(rawValue: 2)
+  /// Use the parked protocol for every batch.
+  public static let alwaysPark = TextPokeFaults(rawValue: 4)
+  /// Never park: use int3 even under a debugger or with a thread blocking
+  /// SIGTRAP. Exists only to show, in tests, what parking prevents.
+  public static let neverPark = TextPokeFaults(rawValue: 8)
+}

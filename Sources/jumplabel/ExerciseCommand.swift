@@ -1,0 +1,110 @@
+import ArgumentParser
+import CJumpLabelCLI
+import Foundation
+import JumpLabel
+import TextPoke
+
+/// `jumplabel exercise`: toggles the workload's keys a fixed number of times
+/// while threads run their sites, under conditions the tests impose
+/// (debugger, SIGTRAP-blocking thread, W^X, no membarrier, a foreign SIGTRAP
+/// handler). Prints one line `exercise: ...` and exits 0 if every check
+/// passed, 1 if one failed, 3 if patching was refused with an error.
+struct ExerciseCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "exercise", abstract: "Toggle keys under imposed conditions (for the hardening tests).",
+    shouldDisplay: false)
+
+  enum Fault: String, ExpressibleByArgument {
+    case noMembarrier = "no-membarrier", noProcMem = "no-proc-mem", alwaysPark = "always-park", neverPark = "never-park"
+  }
+
+  @Option var toggles = 2000
+  @Option var threads = 2
+  @Option(name: .customLong("fault")) var faults: [Fault] = []
+  @Flag(help: "Add a worker thread that blocks SIGTRAP.") var blockSigtrapThread = false
+  @Flag(help: "Set PR_SET_MDWE (refuse W+X) before anything else.") var mdwe = false
+  @Flag(help: "Install a SIGTRAP handler first and check that our handler chains to it.") var foreignTrap = false
+  @Flag(help: "After toggling, execute a stray int3 with no handler of the program's own.") var strayInt3 = false
+
+  func run() throws {
+    if mdwe && jl_cli_set_mdwe() != 0 {
+      print("exercise: cannot set MDWE: errno \(errno)")
+      throw ExitCode(4)
+    }
+    var f: TextPokeFaults = []
+    for x in faults {
+      switch x {
+      case .noMembarrier: f.insert(.noMembarrier)
+      case .noProcMem: f.insert(.noProcSelfMem)
+      case .alwaysPark: f.insert(.alwaysPark)
+      case .neverPark: f.insert(.neverPark)
+      }
+    }
+    TextPoke._injectFaults(f)
+    if foreignTrap { _ = jl_cli_install_counting_sigtrap_handler() }
+
+    if let problem = StaticKeys.patchingProblem() {
+      print("exercise: refused: \(problem); site pages: \(sitePageProtections())")
+      throw ExitCode(3)
+    }
+    var w = StressWorkload(duration: 60, threads: threads, sites: stressSiteCount, keys: StressKeys.count,
+                           threadChurn: false, patcher: .textpoke, progress: false)
+    w.maxToggles = foreignTrap ? toggles / 2 : toggles
+    w.sigtrapBlockingWorker = blockSigtrapThread
+    var r = w.run()
+    if foreignTrap {
+      // Somebody replaces our SIGTRAP handler by theirs; the next batch
+      // must notice and reinstall ours (chaining to theirs), or the int3s
+      // it writes would reach a handler that cannot emulate them.
+      _ = jl_cli_install_counting_sigtrap_handler()
+      let second = w.run()
+      r.toggles += second.toggles
+      r.violations += second.violations
+      r.checkedExecutions += second.checkedExecutions
+      r.sitesWrong += second.sitesWrong
+      r.errors += second.errors
+      if second.verdict != "PASS" { r.verdict = second.verdict }
+    }
+    let s = TextPoke.statistics
+    var line = "exercise: toggles=\(r.toggles) violations=\(r.violations) checked=\(r.checkedExecutions) wrong=\(r.sitesWrong)"
+    line += " batches=\(s.batches) parked=\(s.parkedBatches) coreSync=\(s.coreSync.map { "\($0)" } ?? "-") writer=\(s.writer.map { "\($0)" } ?? "-")"
+    line += " traps=\(s.trapsEmulated) foreign=\(s.foreignTraps) pages=\(sitePageProtections())"
+    var ok = r.verdict == "PASS" && r.toggles == toggles
+    if foreignTrap {
+      // The program's own traps still reach its own handler, through ours.
+      let before = jl_cli_counting_handler_calls()
+      raise(SIGTRAP)
+      jl_cli_int3()
+      let seen = jl_cli_counting_handler_calls() - before
+      line += " foreignHandled=\(seen)"
+      ok = ok && seen == 2
+    }
+    if strayInt3 {
+      // Not ours, and the program has no handler of its own: the process
+      // must die of SIGTRAP as it would without us (Swift's crash handler,
+      // if installed, gets it first), never silently continue.
+      FileHandle.standardOutput.write(Data((line + " int3-next\n").utf8))
+      FileHandle.standardOutput.synchronizeFile()
+      jl_cli_int3()
+      print("exercise: survived a stray int3")
+      throw ExitCode(1)
+    }
+    print(line + (ok ? " ok" : " FAILED \(r.errors)"))
+    if !ok { throw ExitCode(1) }
+  }
+
+  /// Protections of the pages holding the workload's sites, e.g. "r-x".
+  func sitePageProtections() -> String {
+    var pages = Set<UInt>()
+    for k in StressKeys.all { for s in (try? StaticKeys.sites(named: k.nameString)) ?? [] { pages.insert(s.address & ~4095) } }
+    guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return "?" }
+    var perms = Set<String>()
+    for line in maps.split(separator: "\n") {
+      let parts = line.split(separator: " ")
+      let r = parts[0].split(separator: "-").compactMap { UInt($0, radix: 16) }
+      guard r.count == 2 else { continue }
+      if pages.contains(where: { $0 >= r[0] && $0 < r[1] }) { perms.insert(String(parts[1])) }
+    }
+    return perms.sorted().joined(separator: ",")
+  }
+}
