@@ -36,7 +36,7 @@ final class FallbackCache: Sendable {
   /// The record of `key`, creating it on first use.
   func record(for key: StaticKey) -> KeyRecord {
     guard key.name.hasPointerRepresentation else {
-      return KeyRegistry.shared.recordForFallback(key)
+      return KeyRegistry.shared.recordForFallback(key).record
     }
     let pointer = UInt(bitPattern: key.name.utf8Start)
     let length = key.name.utf8CodeUnitCount
@@ -47,13 +47,15 @@ final class FallbackCache: Sendable {
       if let e = slot.entry.load() {
         if e.pointer == pointer && e.length == length { return e.record }
       } else {
-        let record = KeyRegistry.shared.recordForFallback(key)
+        let (record, registered) = KeyRegistry.shared.recordForFallback(key)
+        // A throw-away record (re-entered lookup) is never cached.
+        if !registered { return record }
         let e = slot.entry.storeIfNil(Entry(pointer: pointer, length: length, record: record))
         if e.pointer == pointer && e.length == length { return e.record }
       }
       i = (i + 1) & mask
     }
     // Neighbourhood full: correct, just not cached.
-    return KeyRegistry.shared.recordForFallback(key)
+    return KeyRegistry.shared.recordForFallback(key).record
   }
 }

@@ -12,6 +12,9 @@ public enum JumpLabelError: Error, Sendable, Equatable, CustomStringConvertible 
   case underflow(key: String)
   /// `disable()` on a key that was enabled by several `increment()` calls.
   case heldByIncrements(key: String, count: Int)
+  /// A control call from a thread that is already inside a control call
+  /// (a signal handler, or code the patcher runs); it would deadlock.
+  case reentrantControl(key: String)
   /// The patch engine refused the batch.
   case patch(key: String, TextPokeError)
 
@@ -27,6 +30,8 @@ public enum JumpLabelError: Error, Sendable, Equatable, CustomStringConvertible 
       return "static key '\(key)' decremented below zero; nothing changed"
     case let .heldByIncrements(key, count):
       return "static key '\(key)' has count \(count) from increment(); use decrement(); nothing changed"
+    case let .reentrantControl(key):
+      return "control of static key '\(key)' from inside another control call on the same thread (a signal handler?) is refused; nothing changed"
     case let .patch(key, error):
       return "patching static key '\(key)' failed: \(error)"
     }

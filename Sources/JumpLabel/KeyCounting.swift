@@ -19,7 +19,9 @@ extension KeyRegistry {
       if done { return }
       v = now
     }
-    try lock.withLock { () throws(JumpLabelError) in try incrementLocked(r) }
+    guard try lock.withLockUnlessReentrant({ () throws(JumpLabelError) in try incrementLocked(r) }) != nil else {
+      throw .reentrantControl(key: r.name)
+    }
   }
 
   /// Lock held. 0 → 1 patches; > 0 just counts.
@@ -47,7 +49,9 @@ extension KeyRegistry {
       if done { return }
       v = now
     }
-    try lock.withLock { () throws(JumpLabelError) in try decrementLocked(r) }
+    guard try lock.withLockUnlessReentrant({ () throws(JumpLabelError) in try decrementLocked(r) }) != nil else {
+      throw .reentrantControl(key: r.name)
+    }
   }
 
   /// Lock held. 1 → 0 patches; 0 is an underflow and changes nothing.

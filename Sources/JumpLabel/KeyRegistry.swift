@@ -40,8 +40,9 @@ final class KeyRegistry: @unchecked Sendable {
   /// Reads the tables of the images loaded now, once.
   func ensureLoaded() {
     if loaded.load(ordering: .acquiring) { return }
+    if lock.heldByCurrentThread { return }  // re-entered; callers refuse
     let entries = SiteTable.readLoadedImages()  // loader lock, no registry lock
-    lock.withLock {
+    _ = lock.withLockUnlessReentrant {
       if loaded.load(ordering: .relaxed) { return }
       merge(entries)
       loaded.store(true, ordering: .releasing)
@@ -91,15 +92,20 @@ final class KeyRegistry: @unchecked Sendable {
   // MARK: - Lookup
 
   /// For the fallback site: never throws, records a conflicting default.
-  func recordForFallback(_ key: StaticKey) -> KeyRecord {
+  /// Re-entered on a thread that holds the lock (a site in a signal
+  /// handler), it cannot look anything up safely and answers with a
+  /// throw-away record in the declared default state.
+  func recordForFallback(_ key: StaticKey) -> (record: KeyRecord, registered: Bool) {
     ensureLoaded()
-    return lock.withLock {
+    let found: KeyRecord? = lock.withLockUnlessReentrant {
       let r = keyRecord(name: key.nameString, defaultValue: key.defaultValue)
       if r.defaultValue != key.defaultValue && problems[r.name] == nil {
         problems[r.name] = .conflictingDefaults(key: r.name, declared: key.defaultValue, recorded: r.defaultValue)
       }
       return r
     }
+    if let found { return (found, true) }
+    return (KeyRecord(name: key.nameString, defaultValue: key.defaultValue), false)
   }
 
   /// For control calls on a declared key. Lock held.
@@ -122,13 +128,19 @@ final class KeyRegistry: @unchecked Sendable {
   /// Runs `body` with the lock and the record of `key`.
   func withKey<T>(_ key: StaticKey, _ body: (KeyRecord) throws(JumpLabelError) -> T) throws(JumpLabelError) -> T {
     ensureLoaded()
-    return try lock.withLock { () throws(JumpLabelError) -> T in try body(try controllable(key)) }
+    guard let r = try lock.withLockUnlessReentrant({ () throws(JumpLabelError) -> T in try body(try controllable(key)) }) else {
+      throw .reentrantControl(key: key.nameString)
+    }
+    return r
   }
 
   /// Runs `body` with the lock and the record named `name`.
   func withKey<T>(named name: String, _ body: (KeyRecord) throws(JumpLabelError) -> T) throws(JumpLabelError) -> T {
     ensureLoaded()
-    return try lock.withLock { () throws(JumpLabelError) -> T in try body(try controllable(named: name)) }
+    guard let r = try lock.withLockUnlessReentrant({ () throws(JumpLabelError) -> T in try body(try controllable(named: name)) }) else {
+      throw .reentrantControl(key: name)
+    }
+    return r
   }
 
   /// The record for a lock-free fast path (no lock taken once loaded and
@@ -157,9 +169,9 @@ final class KeyRegistry: @unchecked Sendable {
   /// Snapshot of every key.
   func list() -> [StaticKeyInfo] {
     ensureLoaded()
-    return lock.withLock {
+    return lock.withLockUnlessReentrant {
       keys.values.map { info($0) }.sorted { $0.name < $1.name }
-    }
+    } ?? []
   }
 
   /// Snapshot of one key. Lock held.
@@ -173,15 +185,16 @@ final class KeyRegistry: @unchecked Sendable {
   /// Sites of the key named `name`.
   func sites(named name: String) throws(JumpLabelError) -> [StaticKeySite] {
     ensureLoaded()
-    return try lock.withLock { () throws(JumpLabelError) in
-      guard keys[name] != nil else { throw .unknownKey(name) }
+    guard let r = try lock.withLockUnlessReentrant({ () throws(JumpLabelError) in
+      guard keys[name] != nil else { throw JumpLabelError.unknownKey(name) }
       return (sites[name] ?? []).map(StaticKeySite.init)
-    }
+    }) else { throw .reentrantControl(key: name) }
+    return r
   }
 
   /// Every problem found in the tables, by key.
   func allProblems() -> [JumpLabelError] {
     ensureLoaded()
-    return lock.withLock { problems.sorted { $0.key < $1.key }.map(\.value) }
+    return lock.withLockUnlessReentrant { problems.sorted { $0.key < $1.key }.map(\.value) } ?? []
   }
 }

@@ -1,5 +1,6 @@
 import CTextPoke
 import Glibc
+import Synchronization
 
 /// The process-wide patch engine. Every mutable field is guarded by `lock`.
 final class Engine: @unchecked Sendable {
@@ -12,6 +13,7 @@ final class Engine: @unchecked Sendable {
   private var coreSync: CoreSyncMethod?
   private var coreSyncProblem: String?
   var faults: TextPokeFaults = []
+  let batchHook = Mutex<(@Sendable () -> Void)?>(nil)
   private var parkedBatches: UInt64 = 0
   private var lastProtocol: PatchProtocol?
   private var batches: UInt64 = 0
@@ -150,6 +152,7 @@ final class Engine: @unchecked Sendable {
         written.append((p, 1))
       }
       try sync()
+      if let hook = batchHook.withLock({ $0 }) { hook() }
       var anyTail = false
       for (i, p) in work.enumerated() where p.expected.count > 1 && p.expected[1...] != p.replacement[1...] {
         try write(Array(p.replacement[1...]), at: p.address + 1)
@@ -177,6 +180,11 @@ final class Engine: @unchecked Sendable {
   /// Between park and release this thread calls only C that neither
   /// allocates nor locks (a parked thread may hold the malloc lock).
   private func runParked(_ work: [TextPatch], _ scan: ProcessScan) throws(TextPokeError) -> TextPokeBatchReport {
+    // A thread that blocks SIGURG as well can be neither trapped nor
+    // parked: refuse now rather than after the rendezvous times out.
+    if let t = scan.threads.first(where: { $0.blocks(SIGURG) && (scan.tracerPid != 0 || $0.blocks(SIGTRAP)) }) {
+      throw .threadsUnresponsive(detail: "cannot patch while \(parkReason(scan)): \(t) blocks SIGURG, so it can be neither trapped nor parked; nothing was written")
+    }
     guard let fd = writer?.procSelfMemFD else {
       throw .writerUnavailable(reason: "the parked protocol (needed while \(parkReason(scan))) writes through /proc/self/mem, which is not usable here")
     }
@@ -192,6 +200,9 @@ final class Engine: @unchecked Sendable {
       }
     }
     let new = writes(\.replacement), old = writes(\.expected)
+    // The test hook runs before parking: nothing may run arbitrary code
+    // while the other threads are parked.
+    if let hook = batchHook.withLock({ $0 }) { hook() }
     let missing = tp_rendezvous_begin(1, 2000)
     if missing != 0 {
       tp_rendezvous_end()

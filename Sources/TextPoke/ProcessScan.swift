@@ -11,6 +11,9 @@ struct ProcessScan {
     let name: String
     let blocked: UInt64
     func blocks(_ sig: Int32) -> Bool { blocked & (1 << UInt64(sig - 1)) != 0 }
+    /// Blocks SIGINT, SIGTERM and SIGURG too: a thread being created, or a
+    /// signal-handling thread (sigwait); it cannot be parked either.
+    var blocksNearlyEverything: Bool { blocks(SIGINT) && blocks(SIGTERM) && blocks(SIGURG) }
     var description: String { "thread \(tid) (\(name))" }
   }
 
@@ -23,15 +26,16 @@ struct ProcessScan {
   /// process (the kernel forces the signal and resets the disposition).
   var sigtrapBlockers: [ThreadInfo] { threads.filter { $0.blocks(SIGTRAP) } }
 
-  /// A scan in which no thread blocks SIGTRAP only transiently: glibc
-  /// starts every new thread with (nearly) all signals blocked for a
-  /// moment, so such a blocker is looked at again a few times (up to
-  /// ~5 ms). A thread that blocks SIGTRAP but not everything counts at once.
+  /// A scan in which no thread blocks SIGTRAP only transiently. glibc's
+  /// pthread_create blocks (nearly) every signal in the creating thread
+  /// and in the new one for a few microseconds, so such a blocker is looked
+  /// at again, every 200 µs for up to 10 ms. A thread that blocks SIGTRAP
+  /// but not everything counts at once.
   static func settled() -> ProcessScan {
     var scan = now()
     var tries = 0
-    while scan.sigtrapBlockers.contains(where: { $0.blocks(SIGINT) && $0.blocks(SIGTERM) && $0.blocks(SIGURG) }) && tries < 5 {
-      usleep(1000)
+    while scan.sigtrapBlockers.contains(where: \.blocksNearlyEverything) && tries < 50 {
+      usleep(200)
       scan = now()
       tries += 1
     }
@@ -40,47 +44,52 @@ struct ProcessScan {
 
   static func now() -> ProcessScan {
     let me = tp_gettid()
-    let status = fields(of: "/proc/self/status")
+    var buf = [UInt8](repeating: 0, count: 4096)
+    let tracer = Int(field("TracerPid", in: "/proc/self/status", &buf) ?? "0") ?? 0
     var threads: [ThreadInfo] = []
     if let dir = opendir("/proc/self/task") {
       defer { closedir(dir) }
       while let e = readdir(dir) {
         let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         guard let tid = Int(name), tid != me else { continue }
-        let f = fields(of: "/proc/self/task/\(tid)/status")
-        guard !f.isEmpty else { continue }  // exited meanwhile
-        threads.append(ThreadInfo(tid: tid, name: f["Name"] ?? "?", blocked: UInt64(f["SigBlk"] ?? "0", radix: 16) ?? 0))
+        let path = "/proc/self/task/\(tid)/status"
+        guard let blk = field("SigBlk", in: path, &buf) else { continue }  // exited meanwhile
+        threads.append(ThreadInfo(tid: tid, name: field("Name", in: path, &buf, reread: false) ?? "?", blocked: UInt64(blk, radix: 16) ?? 0))
       }
     }
-    return ProcessScan(tracerPid: Int(status["TracerPid"] ?? "0") ?? 0, threads: threads)
+    return ProcessScan(tracerPid: tracer, threads: threads)
   }
 
-  /// "Key:\tvalue" lines of a /proc status file.
-  static func fields(of path: String) -> [String: String] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    if fd < 0 { return [:] }
-    defer { close(fd) }
-    var data: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 4096)
-    while true {
-      let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-      if n <= 0 { break }
-      data += buf[0..<n]
+  /// The value of "key:<tab>value" in a /proc status file, read into `buf`
+  /// (or, with `reread: false`, already there from the previous call).
+  static func field(_ key: String, in path: String, _ buf: inout [UInt8], reread: Bool = true) -> String? {
+    if reread {
+      for i in buf.indices { buf[i] = 0 }
+      let fd = open(path, O_RDONLY | O_CLOEXEC)
+      if fd < 0 { return nil }
+      defer { close(fd) }
+      var used = 0
+      while used < buf.count - 1 {
+        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress! + used, $0.count - 1 - used) }
+        if n <= 0 { break }
+        used += n
+      }
+      if used == 0 { return nil }
     }
-    var out: [String: String] = [:]
-    for line in data.split(separator: UInt8(ascii: "\n")) {
-      guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
-      let key = String(decoding: line[line.startIndex..<colon], as: UTF8.self)
-      let value = String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingWhitespace()
-      out[key] = value
+    let k = Array(key.utf8) + [UInt8(ascii: ":")]
+    var i = 0
+    while i + k.count < buf.count && buf[i] != 0 {
+      if buf[i..<(i + k.count)].elementsEqual(k) {
+        var v = i + k.count
+        while buf[v] == 0x20 || buf[v] == 0x09 { v += 1 }
+        var e = v
+        while buf[e] != 0x0A && buf[e] != 0 { e += 1 }
+        return String(decoding: buf[v..<e], as: UTF8.self)
+      }
+      while buf[i] != 0x0A && buf[i] != 0 { i += 1 }
+      if buf[i] == 0 { break }
+      i += 1
     }
-    return out
-  }
-}
-
-extension String {
-  func trimmingWhitespace() -> String {
-    let s = drop { $0 == " " || $0 == "\t" }
-    return String(s.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+    return nil
   }
 }

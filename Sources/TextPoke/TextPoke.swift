@@ -1,5 +1,6 @@
 import CTextPoke
 import Glibc
+import Synchronization
 
 /// Cross-modifying code for a running, multithreaded process: the int3 +
 /// core-sync protocol of the Linux kernel's `text_poke_bp`, in user space.
@@ -45,6 +46,16 @@ public enum TextPoke {
   @discardableResult
   public static func prepare() throws(TextPokeError) -> CodeWriterKind {
     try Engine.shared.prepare()
+  }
+
+  /// The kernel thread id of the calling thread.
+  public static var currentThreadID: Int { tp_gettid() }
+
+  /// A hook the patcher calls on its own thread in the middle of every
+  /// batch (int3: after the int3s are written and synced; parked: before
+  /// parking), for tests of re-entrant patching. Not for production use.
+  public static func _setBatchHook(_ hook: (@Sendable () -> Void)?) {
+    Engine.shared.batchHook.withLock { $0 = hook }
   }
 
   /// Imposes conditions for tests (fault injection). Takes effect for the

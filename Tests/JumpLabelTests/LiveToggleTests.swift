@@ -50,7 +50,7 @@ import Glibc
     if Fixture.compiledWithSites {
       #expect(after.batches - before.batches >= UInt64(Self.toggles))
     }
-    print("live toggle: \(probe.checks) checked executions, traps emulated \(after.trapsEmulated - before.trapsEmulated), stale \(after.staleTraps - before.staleTraps), retire waits \(after.retireWaits - before.retireWaits)")
+    print("live toggle: \(probe.checks) checked executions, parked batches \(after.parkedBatches - before.parkedBatches), traps emulated \(after.trapsEmulated - before.trapsEmulated), stale \(after.staleTraps - before.staleTraps), retire waits \(after.retireWaits - before.retireWaits)")
   }
 
   /// Negative control: a "toggle" that announces a state it never sets must

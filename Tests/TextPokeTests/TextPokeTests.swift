@@ -131,3 +131,36 @@ final class IllegalCounter: @unchecked Sendable {
   func bump() { pthread_mutex_lock(lock); n += 1; pthread_mutex_unlock(lock) }
   var value: Int { pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }; return n }
 }
+
+/// Code that the patcher runs in the middle of a batch (here a test hook;
+/// in life a signal handler or an interposed function) must not be able to
+/// start another patch: it gets an error, not a deadlock.
+@Suite(.serialized) struct ReentrancyTests {
+  @Test func patchFromInsideAPatchIsRefused() throws {
+    let page = JITPage()
+    let me = TextPoke.currentThreadID
+    let inner = Box()
+    TextPoke._setBatchHook {
+      guard TextPoke.currentThreadID == me else { return }  // other suites' batches
+      do {
+        try TextPoke.apply([TextPatch(address: page.siteB, expected: [0xB8, 7, 0, 0, 0], replacement: [0xB8, 9, 0, 0, 0])])
+        inner.set("no error")
+      } catch {
+        inner.set("\(error)")
+      }
+    }
+    defer { TextPoke._setBatchHook(nil) }
+    let jmp = X86Instruction.jmp32(from: page.siteA, to: page.targetA)!
+    try TextPoke.apply([TextPatch(address: page.siteA, expected: X86Instruction.nop5, replacement: jmp)])
+    #expect(inner.value == "\(TextPokeError.reentrantPatch)")
+    #expect(page.callA() == 1 && page.callB() == 7, "the outer batch must complete, the inner must change nothing")
+  }
+}
+
+final class Box: @unchecked Sendable {
+  private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+  private var v: String?
+  init() { pthread_mutex_init(lock, nil) }
+  func set(_ s: String) { pthread_mutex_lock(lock); v = s; pthread_mutex_unlock(lock) }
+  var value: String? { pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }; return v }
+}
