@@ -68,17 +68,30 @@ final class KeyRegistry: @unchecked Sendable {
       if let other = group.first(where: { $0.declaredDefault != record.defaultValue }) {
         problems[name] = problems[name] ?? .conflictingDefaults(key: name, declared: other.declaredDefault, recorded: record.defaultValue)
       }
-      let enabled = record.state
-      for site in group {
-        let found = Array(UnsafeBufferPointer(start: UnsafePointer<UInt8>(bitPattern: site.code), count: 5))
-        let expected = site.instruction(enabled: enabled)
-        if found != expected && problems[name] == nil {
-          problems[name] = .unexpectedSite(key: name, site: CodeLocation(site.code), expected: expected, found: found)
-        }
+      if let bad = mismatches(group, enabled: record.state).first, problems[name] == nil {
+        problems[name] = bad
       }
       sites[name, default: []].append(contentsOf: group)
       i = j
     }
+  }
+
+  /// Sites of `group` that do not hold the instruction for `enabled`.
+  private func mismatches(_ group: [SiteEntry], enabled: Bool) -> [JumpLabelError] {
+    group.compactMap { site in
+      let found = Array(UnsafeBufferPointer(start: UnsafePointer<UInt8>(bitPattern: site.code), count: 5))
+      let expected = site.instruction(enabled: enabled)
+      return found == expected ? nil : .unexpectedSite(key: site.key, site: CodeLocation(site.code), expected: expected, found: found)
+    }
+  }
+
+  /// Re-reads every site of every key and reports those that do not hold
+  /// their key's instruction (something else wrote into the text).
+  func verifyAll() -> [JumpLabelError] {
+    ensureLoaded()
+    return lock.withLockUnlessReentrant {
+      keys.values.sorted { $0.name < $1.name }.flatMap { r in mismatches(sites[r.name] ?? [], enabled: r.state) }
+    } ?? []
   }
 
   /// The record of `name`, created on first mention. Lock held.

@@ -51,6 +51,14 @@ public enum StaticKeys {
     }
   }
 
+  /// Re-reads every site in the process and returns one
+  /// ``JumpLabelError/unexpectedSite(key:site:expected:found:)`` per site
+  /// that does not hold its key's instruction now. Empty means every site
+  /// is as its key says. (The same check runs at first use.)
+  public static func verify() -> [JumpLabelError] {
+    KeyRegistry.shared.verifyAll()
+  }
+
   /// Problems found in the tables: conflicting defaults, sites that do not
   /// hold their expected instruction. Keys with a problem cannot be toggled.
   public static func problems() -> [JumpLabelError] {

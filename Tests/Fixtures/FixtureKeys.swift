@@ -23,6 +23,8 @@ extension StaticKey {
   @inlinable public static var fixtureForkParent: StaticKey { StaticKey("fixture.fork-parent") }
   /// Toggled by the forked children in the fork test.
   @inlinable public static var fixtureForkChild: StaticKey { StaticKey("fixture.fork-child") }
+  /// Its site is overwritten behind the runtime's back by the verify test.
+  @inlinable public static var fixtureVerify: StaticKey { StaticKey("fixture.verify") }
   /// Used only by name lookups and the "not a literal" test.
   @inlinable public static var fixtureUnused: StaticKey { StaticKey("fixture.unused") }
 }
@@ -51,6 +53,9 @@ public enum Fixture {
   @inline(never) public static func forkParent() -> Bool { StaticKey.fixtureForkParent.isEnabled }
   /// See `forkParent`.
   @inline(never) public static func forkChild() -> Bool { StaticKey.fixtureForkChild.isEnabled(likely: true) }
+
+  /// Site of the verify test's key.
+  @inline(never) public static func verifySite() -> Bool { StaticKey.fixtureVerify.isEnabled }
 
   /// Whether this module was compiled with real sites (an optimised build).
   public static var compiledWithSites: Bool {
