@@ -20,7 +20,7 @@ final class KeyRegistry: @unchecked Sendable {
   // @unchecked: `keys`, `sites`, `problems` are guarded by `lock`.
   static let shared = KeyRegistry()
 
-  let lock = PthreadLock()
+  let lock = OwnedLock()
   private let loaded = Atomic<Bool>(false)
   private var keys: [String: KeyRecord] = [:]
   private var sites: [String: [SiteEntry]] = [:]

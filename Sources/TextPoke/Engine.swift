@@ -7,7 +7,7 @@ final class Engine: @unchecked Sendable {
   // @unchecked: all mutable state below is only touched with `lock` held.
   static let shared = Engine()
 
-  let lock = PatchLock()
+  let lock = OwnedLock()
   private var writer: CodeWriter?
   /// nil until first use; then how cores are synchronised.
   private var coreSync: CoreSyncMethod?
@@ -27,11 +27,11 @@ final class Engine: @unchecked Sendable {
     // them). Both sides release it; the child also drops its inherited
     // /proc/self/mem descriptor, which still writes into the parent.
     pthread_atfork(
-      { Engine.shared.lock.lockForFork() },
-      { Engine.shared.lock.unlockAfterFork() },
+      { Engine.shared.lock.lock() },
+      { Engine.shared.lock.unlock() },
       {
         Engine.shared.forgetWriterInChild()
-        Engine.shared.lock.unlockAfterFork()
+        Engine.shared.lock.unlock()
       })
   }
 

@@ -61,9 +61,9 @@ public enum TextPoke {
   /// Imposes conditions for tests (fault injection). Takes effect for the
   /// choices not made yet: call it before the first batch of the process.
   public static func _injectFaults(_ faults: TextPokeFaults) {
-    Engine.shared.lock.lockForFork()
+    Engine.shared.lock.lock()
     Engine.shared.faults = faults
-    Engine.shared.lock.unlockAfterFork()
+    Engine.shared.lock.unlock()
   }
 
   /// Installs the engine's `pthread_atfork` handlers now (they are also
