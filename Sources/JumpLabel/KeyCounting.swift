@@ -28,10 +28,13 @@ extension KeyRegistry {
   func incrementLocked(_ r: KeyRecord) throws(JumpLabelError) {
     let v = r.count.load(ordering: .acquiring)
     if v > 0 {
+      // Fast paths may move the count meanwhile, but never to 0 (a
+      // decrement from 1 takes this lock), so an atomic add is exact.
       r.count.wrappingAdd(1, ordering: .acquiringAndReleasing)
       return
     }
-    // v == 0: only this lock holder moves the count off 0 here.
+    // v == 0: no fast path moves the count off 0, and every slow path
+    // waits for this lock, so a plain store is safe here.
     r.count.store(-1, ordering: .releasing)
     do {
       try patchSites(of: r, to: true)
@@ -55,14 +58,29 @@ extension KeyRegistry {
   }
 
   /// Lock held. 1 → 0 patches; 0 is an underflow and changes nothing.
+  ///
+  /// Every change is a compare-and-swap, never a plain store: lock-free
+  /// fast-path increments (2 → 3, 1 → 2) can still happen while we hold the
+  /// lock, and a store of 0 after reading 1 would erase one of them.
   func decrementLocked(_ r: KeyRecord) throws(JumpLabelError) {
-    let v = r.count.load(ordering: .acquiring)
-    if v > 1 {
-      r.count.wrappingSubtract(1, ordering: .acquiringAndReleasing)
-      return
+    while true {
+      let v = r.count.load(ordering: .acquiring)
+      if v <= 0 { throw .underflow(key: r.name) }
+      if v > 1 {
+        if r.count.compareExchange(expected: v, desired: v - 1, ordering: .acquiringAndReleasing).exchanged { return }
+        continue
+      }
+      if r.count.compareExchange(expected: 1, desired: 0, ordering: .acquiringAndReleasing).exchanged {
+        try disableSites(r)
+        return
+      }
     }
-    if v <= 0 { throw .underflow(key: r.name) }
-    r.count.store(0, ordering: .releasing)
+  }
+
+  /// Lock held, count just moved 1 → 0: patch the sites to disabled. At 0
+  /// no fast path can move the count (they refuse to cross 0), and slow
+  /// increments wait for the lock, so restoring 1 on failure loses nothing.
+  private func disableSites(_ r: KeyRecord) throws(JumpLabelError) {
     do {
       try patchSites(of: r, to: false)
     } catch {
@@ -80,9 +98,14 @@ extension KeyRegistry {
   /// Lock held. The boolean form: count 1 → 0; a count above 1 belongs to
   /// `increment()` callers and is refused.
   func disableLocked(_ r: KeyRecord) throws(JumpLabelError) {
-    let v = r.count.load(ordering: .acquiring)
-    if v == 0 { return }
-    if v > 1 { throw .heldByIncrements(key: r.name, count: v) }
-    try decrementLocked(r)
+    while true {
+      let v = r.count.load(ordering: .acquiring)
+      if v == 0 { return }
+      if v > 1 { throw .heldByIncrements(key: r.name, count: v) }
+      if r.count.compareExchange(expected: 1, desired: 0, ordering: .acquiringAndReleasing).exchanged {
+        try disableSites(r)
+        return
+      }
+    }
   }
 }
