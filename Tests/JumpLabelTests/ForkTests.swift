@@ -10,17 +10,28 @@ import Testing
   /// Exit codes of a child, for the parent's message.
   static let codes = [1: "a site was not clean", 2: "own toggle failed", 3: "own sites did not follow"]
 
-  /// Runs in the child: only async-signal-safe-ish work, exit code only.
-  static func child() -> Never {
-    // Never hang the test run: a stuck child dies of SIGALRM, and the
-    // parent reports it.
-    alarm(20)
+  /// Every site of the two keys holds its key's instruction.
+  static func sitesAreClean() -> Bool {
     for key in ["fixture.fork-parent", "fixture.fork-child"] {
       let state = (try? StaticKeys.info(named: key).state) ?? false
       for s in (try? StaticKeys.sites(named: key)) ?? [] where s.currentBytes != s.expectedBytes(enabled: state) {
-        _exit(1)
+        return false
       }
     }
+    return true
+  }
+
+  /// Runs in the child: only async-signal-safe-ish work, exit code only.
+  static func child() -> Never {
+    // Never hang the test run: a stuck child dies of SIGALRM, and the
+    // parent reports it. The test thread (a dispatch worker) blocks
+    // SIGALRM, and the child inherits that mask: unblock it first.
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGALRM)
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
+    alarm(10)
+    if !sitesAreClean() { _exit(1) }
     do {
       try StaticKey.fixtureForkChild.enable()
       if !Fixture.forkChild() { _exit(3) }
@@ -40,6 +51,13 @@ import Testing
     // README tells users who fork.
     _ = StaticKeys.list()
     _ = StaticKeys.patchingProblem()
+    // The same for the Swift runtime's own caches: a child whose first
+    // protocol-conformance lookup needs a runtime lock that another parent
+    // thread held at fork() time waits forever (seen in debug builds, in
+    // swift_getWitnessTable). Run the child's code once here first.
+    _ = Self.sitesAreClean()
+    try StaticKey.fixtureForkChild.enable()
+    try StaticKey.fixtureForkChild.disable()
     let stop = Atomic<Bool>(false)
     var failures: [String] = []
     var forks = 0
@@ -56,9 +74,15 @@ import Testing
         if pid == 0 { Self.child() }
         forks += 1
         var status: Int32 = 0
-        waitpid(pid, &status, 0)
+        // Bounded wait, whatever happens in the child.
+        var waited = 0
+        while waitpid(pid, &status, WNOHANG) == 0 {
+          if waited > 15_000 { kill(pid, SIGKILL) }
+          usleep(1000)
+          waited += 1
+        }
         let code = (status >> 8) & 0xFF
-        if status & 0x7F == SIGALRM { failures.append("child hung (killed by its 20 s alarm)") }
+        if status & 0x7F == SIGALRM || status & 0x7F == SIGKILL { failures.append("child hung (killed by its watchdog)") }
         else if status & 0x7F != 0 { failures.append("child killed by signal \(status & 0x7F)") }
         else if code != 0 { failures.append("child exit \(code): \(Self.codes[Int(code)] ?? "?")") }
       }
