@@ -98,11 +98,17 @@ import Testing
 
   @Test(.enabled(if: Fixture.compiledWithSites && canHotplug, Comment(rawValue: rootOnly)))
   func cpusComeBackWhenTheWorkloadCrashes() throws {
-    // The naive patcher makes the workload die mid-run, mid hot-plug.
-    let r = try Self.run(["stress", "--duration", "6", "--hotplug", "--patcher", "unsafe-direct", "--json"])
-    #expect(r.status == 1)
-    #expect(r.report["cpusOnlineAtEnd"] as? Bool == true)
-    #expect(Self.allCPUsOnline(), "a CPU was left offline after the workload crashed")
+    // The naive patcher makes the workload die mid-run, mid hot-plug. It
+    // crashes in most runs, not all: retry within a budget until one does.
+    let budget = Date().addingTimeInterval(40)
+    var crashed = false
+    while !crashed && Date() < budget {
+      let r = try Self.run(["stress", "--duration", "4", "--hotplug", "--patcher", "unsafe-direct", "--json"])
+      #expect(r.report["cpusOnlineAtEnd"] as? Bool == true)
+      #expect(Self.allCPUsOnline(), "a CPU was left offline after a stress run")
+      crashed = r.status == 1 && r.report["crashSignal"] as? String != nil
+    }
+    #expect(crashed, "no run of the naive patcher crashed within the budget; the crash path was not exercised")
   }
 
   @Test(.enabled(if: Fixture.compiledWithSites && canHotplug, Comment(rawValue: rootOnly)),
