@@ -14,29 +14,7 @@ import Testing
   }
 
   static func run(_ path: String, _ args: [String], env: [String: String] = [:]) throws -> R {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = args
-    var e = ProcessInfo.processInfo.environment
-    for (k, v) in env { e[k] = v }
-    p.environment = e
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = FileHandle.nullDevice
-    // The test runner's threads block some signals, and a spawned child
-    // inherits that mask. gdb waits for SIGCHLD and would hang; the child
-    // must start the way a shell would start it: nothing blocked.
-    var none = sigset_t(), old = sigset_t()
-    sigemptyset(&none)
-    pthread_sigmask(SIG_SETMASK, &none, &old)
-    defer { pthread_sigmask(SIG_SETMASK, &old, nil) }
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let x = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return R(status: p.terminationStatus, signalled: p.terminationReason == .uncaughtSignal,
-             stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: x, as: UTF8.self))
+    try spawn(path, args, env: env)
   }
 
   @Test(.enabled(if: Fixture.compiledWithSites, Comment(rawValue: releaseOnly)))

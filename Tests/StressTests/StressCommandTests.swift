@@ -18,31 +18,11 @@ import Testing
   static let releaseOnly = "the stress workload needs real NOP sites; run `swift test -c release`"
   static let rootOnly = "CPU hot-plug needs root and a writable /sys/devices/system/cpu/cpu1/online"
 
-  struct Run {
-    let status: Int32
-    let signalled: Bool
-    let stdout: String
-    let stderr: String
-    var report: [String: Any] {
-      (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any] ?? [:]
-    }
-  }
+  typealias Run = ChildRun
 
   /// Runs the tool; `whileRunning` gets the process to signal it.
   static func run(_ args: [String], whileRunning: ((Process) -> Void)? = nil) throws -> Run {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: tool)
-    p.arguments = args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    whileRunning?(p)
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return Run(status: p.terminationStatus, signalled: p.terminationReason == .uncaughtSignal,
-               stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    try spawn(tool, args, whileRunning: whileRunning)
   }
 
   static func allCPUsOnline() -> Bool {
@@ -152,16 +132,8 @@ import Testing
   /// Runs a helper program; returns stdout+stderr. Checks the exit status
   /// if `status` is given.
   static func run0(_ path: String, _ args: [String], status: Int32? = nil) throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path.hasPrefix("/") ? path : "/usr/bin/\(path)")
-    p.arguments = args
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = out
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    if let status { #expect(p.terminationStatus == status, "\(path) \(args): status \(p.terminationStatus)") }
-    return String(decoding: o, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    let r = try spawn(path.hasPrefix("/") ? path : "/usr/bin/\(path)", args)
+    if let status { #expect(r.status == status, "\(path) \(args): status \(r.status)") }
+    return (r.stdout + r.stderr).trimmingCharacters(in: .whitespacesAndNewlines)
   }
 }

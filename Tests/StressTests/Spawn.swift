@@ -1,0 +1,43 @@
+import Foundation
+
+/// What a child process did.
+struct ChildRun {
+  let status: Int32
+  let signalled: Bool
+  let stdout: String
+  let stderr: String
+  /// stdout parsed as a JSON object (the tools' `--json` reports).
+  var report: [String: Any] {
+    (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any] ?? [:]
+  }
+}
+
+/// Runs `path` with `args` the way a shell would start it: stdin from
+/// /dev/null and no signal blocked. (The test runner's threads block some
+/// signals and a spawned child inherits that mask: gdb then waits for
+/// SIGCHLD forever, and the stress supervisor never sees SIGTERM.)
+/// `whileRunning` gets the process, for instance to signal it.
+func spawn(_ path: String, _ args: [String], env: [String: String] = [:],
+           whileRunning: ((Process) -> Void)? = nil) throws -> ChildRun {
+  let p = Process()
+  p.executableURL = URL(fileURLWithPath: path)
+  p.arguments = args
+  var e = ProcessInfo.processInfo.environment
+  for (k, v) in env { e[k] = v }
+  p.environment = e
+  let out = Pipe(), err = Pipe()
+  p.standardOutput = out
+  p.standardError = err
+  p.standardInput = FileHandle.nullDevice
+  var none = sigset_t(), old = sigset_t()
+  sigemptyset(&none)
+  pthread_sigmask(SIG_SETMASK, &none, &old)
+  defer { pthread_sigmask(SIG_SETMASK, &old, nil) }
+  try p.run()
+  whileRunning?(p)
+  let o = out.fileHandleForReading.readDataToEndOfFile()
+  let x = err.fileHandleForReading.readDataToEndOfFile()
+  p.waitUntilExit()
+  return ChildRun(status: p.terminationStatus, signalled: p.terminationReason == .uncaughtSignal,
+                  stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: x, as: UTF8.self))
+}
