@@ -33,6 +33,26 @@ final class FallbackCache: Sendable {
     slots = (0..<(1 << Self.bits)).map { _ in Slot() }
   }
 
+  /// The record of `key` if this literal is cached already; never creates
+  /// one, never takes a lock.
+  func cachedRecord(for key: StaticKey) -> KeyRecord? {
+    guard key.name.hasPointerRepresentation else { return nil }
+    let pointer = UInt(bitPattern: key.name.utf8Start)
+    let length = key.name.utf8CodeUnitCount
+    let mask = (1 << Self.bits) - 1
+    var i = slotIndex(pointer)
+    for _ in 0..<Self.probes {
+      guard let e = slots[i].entry.load() else { return nil }
+      if e.pointer == pointer && e.length == length { return e.record }
+      i = (i + 1) & mask
+    }
+    return nil
+  }
+
+  private func slotIndex(_ pointer: UInt) -> Int {
+    Int(truncatingIfNeeded: (pointer &* 0x9E37_79B9_7F4A_7C15) >> UInt(64 - Self.bits)) & ((1 << Self.bits) - 1)
+  }
+
   /// The record of `key`, creating it on first use.
   func record(for key: StaticKey) -> KeyRecord {
     guard key.name.hasPointerRepresentation else {
@@ -41,7 +61,7 @@ final class FallbackCache: Sendable {
     let pointer = UInt(bitPattern: key.name.utf8Start)
     let length = key.name.utf8CodeUnitCount
     let mask = (1 << Self.bits) - 1
-    var i = Int(truncatingIfNeeded: (pointer &* 0x9E37_79B9_7F4A_7C15) >> UInt(64 - Self.bits)) & mask
+    var i = slotIndex(pointer)
     for _ in 0..<Self.probes {
       let slot = slots[i]
       if let e = slot.entry.load() {

@@ -9,6 +9,8 @@ final class KeyRecord: Sendable {
   /// progress": the sites are being patched; readers treat it as enabled,
   /// and increments wait for the lock, so none returns before the patch.
   let count: Atomic<Int>
+  /// Set once the key has a problem (its control calls throw).
+  let hasProblem = Atomic<Bool>(false)
   /// How often a non-NOP site of this key read the state instead.
   let fallbackHits = Atomic<Int>(0)
 

@@ -66,14 +66,20 @@ final class KeyRegistry: @unchecked Sendable {
       let name = group[0].key
       let record = keyRecord(name: name, defaultValue: group[0].declaredDefault)
       if let other = group.first(where: { $0.declaredDefault != record.defaultValue }) {
-        problems[name] = problems[name] ?? .conflictingDefaults(key: name, declared: other.declaredDefault, recorded: record.defaultValue)
+        noteProblem(name, .conflictingDefaults(key: name, declared: other.declaredDefault, recorded: record.defaultValue))
       }
-      if let bad = mismatches(group, enabled: record.state).first, problems[name] == nil {
-        problems[name] = bad
-      }
+      if let bad = mismatches(group, enabled: record.state).first { noteProblem(name, bad) }
       sites[name, default: []].append(contentsOf: group)
       i = j
     }
+  }
+
+  /// Records the first problem of a key; its control calls throw it from
+  /// now on. Lock held.
+  private func noteProblem(_ name: String, _ error: JumpLabelError) {
+    guard problems[name] == nil else { return }
+    problems[name] = error
+    keys[name]?.hasProblem.store(true, ordering: .releasing)
   }
 
   /// Sites of `group` that do not hold the instruction for `enabled`.
@@ -112,8 +118,8 @@ final class KeyRegistry: @unchecked Sendable {
     ensureLoaded()
     let found: KeyRecord? = lock.withLockUnlessReentrant {
       let r = keyRecord(name: key.nameString, defaultValue: key.defaultValue)
-      if r.defaultValue != key.defaultValue && problems[r.name] == nil {
-        problems[r.name] = .conflictingDefaults(key: r.name, declared: key.defaultValue, recorded: r.defaultValue)
+      if r.defaultValue != key.defaultValue {
+        noteProblem(r.name, .conflictingDefaults(key: r.name, declared: key.defaultValue, recorded: r.defaultValue))
       }
       return r
     }
@@ -156,10 +162,18 @@ final class KeyRegistry: @unchecked Sendable {
     return r
   }
 
-  /// The record for a lock-free fast path (no lock taken once loaded and
-  /// created). Throws like a control call.
+  /// The record for a control call's fast path. Throws like a control call.
   func record(_ key: StaticKey) throws(JumpLabelError) -> KeyRecord {
-    try withKey(key) { $0 }
+    // Lock-free when the key's record is already cached and agrees: that is
+    // what makes increment()/decrement() away from 0↔1 lock-free.
+    if !lock.heldByCurrentThread, let r = FallbackCache.shared.cachedRecord(for: key),
+       r.defaultValue == key.defaultValue, !r.hasProblem.load(ordering: .acquiring) {
+      return r
+    }
+    let r = try withKey(key) { $0 }
+    // It exists and agrees now: cache this literal for the next call.
+    if !lock.heldByCurrentThread { _ = FallbackCache.shared.record(for: key) }
+    return r
   }
 
   // MARK: - Patching
