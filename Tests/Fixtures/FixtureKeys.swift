@@ -23,6 +23,8 @@ extension StaticKey {
   @inlinable public static var fixtureForkParent: StaticKey { StaticKey("fixture.fork-parent") }
   /// Toggled by the forked children in the fork test.
   @inlinable public static var fixtureForkChild: StaticKey { StaticKey("fixture.fork-child") }
+  /// Toggled only by the re-entrancy test.
+  @inlinable public static var fixtureReentrant: StaticKey { StaticKey("fixture.reentrant") }
   /// Its site is overwritten behind the runtime's back by the verify test.
   @inlinable public static var fixtureVerify: StaticKey { StaticKey("fixture.verify") }
   /// Used only by name lookups and the "not a literal" test.
@@ -54,6 +56,8 @@ public enum Fixture {
   /// See `forkParent`.
   @inline(never) public static func forkChild() -> Bool { StaticKey.fixtureForkChild.isEnabled(likely: true) }
 
+  /// Site of the re-entrancy test's key.
+  @inline(never) public static func reentrantSite() -> Bool { StaticKey.fixtureReentrant.isEnabled }
   /// Site of the verify test's key.
   @inline(never) public static func verifySite() -> Bool { StaticKey.fixtureVerify.isEnabled }
 

@@ -14,21 +14,23 @@ import Testing
     let results = ResultBox()
     TextPoke._setBatchHook {
       guard TextPoke.currentThreadID == me else { return }
-      do { try StaticKey.fixtureUnused.enable(); results.add("enabled") } catch { results.add("\(error)") }
-      do { try StaticKeys.set(named: "fixture.unused", enabled: true); results.add("enabled") } catch { results.add("\(error)") }
+      do { try StaticKey.fixtureReentrant.enable(); results.add("enabled") } catch { results.add("\(error)") }
+      do { try StaticKeys.set(named: "fixture.reentrant", enabled: true); results.add("enabled") } catch { results.add("\(error)") }
       // A fallback read of a key in here must not deadlock either.
       @inline(never) func opaque(_ k: StaticKey) -> StaticKey { k }
-      results.add("fallback \(opaque(.fixtureUnused).isEnabled)")
+      results.add("fallback \(opaque(.fixtureReentrant).isEnabled)")
     }
     defer { TextPoke._setBatchHook(nil) }
-    try StaticKey.fixtureForkParent.enable()
-    try StaticKey.fixtureForkParent.disable()
+    // A key no other suite touches (suites run in parallel).
+    _ = Fixture.reentrantSite()
+    try StaticKey.fixtureReentrant.enable()
+    try StaticKey.fixtureReentrant.disable()
     let got = results.all
     #expect(got.count == 6, "\(got)")
     #expect(got.filter { $0.contains("from inside another control call") }.count == 4, "\(got)")
     #expect(got.filter { $0 == "fallback false" }.count == 2, "\(got)")
-    #expect(!StaticKey.fixtureUnused.state)
-    #expect(!Fixture.forkParent())
+    #expect(!StaticKey.fixtureReentrant.state)
+    #expect(!Fixture.reentrantSite())
   }
 }
 
