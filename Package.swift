@@ -8,6 +8,10 @@ let package = Package(
     .library(name: "JumpLabel", targets: ["JumpLabel"]),
     .library(name: "TextPoke", targets: ["TextPoke"]),
     .executable(name: "jumplabel", targets: ["jumplabel"]),
+    // Test fixtures, built as real shared libraries (Tests/SharedLibraries).
+    .library(name: "JumpLabelTestPairA", type: .dynamic, targets: ["PairA"]),
+    .library(name: "JumpLabelTestPairB", type: .dynamic, targets: ["PairB"]),
+    .library(name: "JumpLabelTestChurn", type: .dynamic, targets: ["ChurnSites"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -17,12 +21,28 @@ let package = Package(
     .target(name: "CTextPoke"),
     // The patch engine: int3 + core-sync protocol, writers, lock.
     .target(name: "TextPoke", dependencies: ["CTextPoke"]),
-    // C shim of the keys: the asm-goto branch site and the table layout.
-    .target(name: "CJumpLabel"),
-    // Static keys: tables, registry, counting, fallback.
-    .target(name: "JumpLabel", dependencies: ["CJumpLabel", "TextPoke"]),
+    // The branch site (asm goto), the table layout, the per-image note and
+    // hooks, and the contract between runtime copies. Header-only in effect:
+    // C libraries with sites include it without linking the runtime.
+    .target(name: "CJumpLabelSite"),
+    // C side of the runtime: its descriptor and a few loader calls.
+    .target(name: "CJumpLabel", dependencies: ["CJumpLabelSite"]),
+    // Static keys: tables, registry, counting, fallback, shared libraries.
+    .target(name: "JumpLabel", dependencies: ["CJumpLabel", "CJumpLabelSite", "TextPoke"]),
     // Keys declared in one module and used in another (tests, stress).
     .target(name: "JumpLabelFixtures", dependencies: ["JumpLabel"], path: "Tests/Fixtures"),
+    // Shared-library fixtures. Optimised in every configuration, so that
+    // their sites are real NOP/JMP sites in debug test runs too.
+    .target(name: "PairKeys", dependencies: ["JumpLabel"], path: "Tests/SharedLibraries/PairKeys",
+            swiftSettings: [.unsafeFlags(["-O"])]),
+    .target(name: "PairAInit", path: "Tests/SharedLibraries/PairAInit"),
+    .target(name: "PairA", dependencies: ["JumpLabel", "PairKeys", "PairAInit"], path: "Tests/SharedLibraries/PairA",
+            swiftSettings: [.unsafeFlags(["-O"])]),
+    .target(name: "PairBInit", path: "Tests/SharedLibraries/PairBInit"),
+    .target(name: "PairB", dependencies: ["JumpLabel", "PairKeys", "PairBInit"], path: "Tests/SharedLibraries/PairB",
+            swiftSettings: [.unsafeFlags(["-O"])]),
+    .target(name: "ChurnSites", dependencies: ["CJumpLabelSite"], path: "Tests/SharedLibraries/ChurnSites",
+            cSettings: [.unsafeFlags(["-O2"])]),
     // C shim of the command-line tool (prctl).
     .target(name: "CJumpLabelCLI"),
     // The command-line tool: stress test, key listing.

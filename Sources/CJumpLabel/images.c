@@ -1,25 +1,111 @@
 #define _GNU_SOURCE
 #include "jumplabel_images.h"
 
+#include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
 #include <link.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-struct walk {
-  jl_note_segment_fn fn;
-  void *context;
+// 1 if the ELF file at `path` has a non-empty Swift metadata section
+// (swift5_typeref, swift5_fieldmd, swift5_type_metadata, ...), 0 if it has
+// none, -1 if the file cannot be read. Section headers are not mapped, so
+// this reads them from the file. SwiftPM links swiftrt.o and libswiftCore
+// into C-only libraries too, so only non-empty metadata says "Swift code".
+static int file_has_swift_metadata(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int result = -1;
+  ElfW(Ehdr) eh;
+  ElfW(Shdr) *sh = NULL;
+  char *names = NULL;
+  if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+      eh.e_shentsize != sizeof(ElfW(Shdr)) || eh.e_shnum == 0 || eh.e_shstrndx >= eh.e_shnum)
+    goto out;
+  size_t shsize = (size_t)eh.e_shnum * sizeof(ElfW(Shdr));
+  if ((sh = malloc(shsize)) == NULL || pread(fd, sh, shsize, (off_t)eh.e_shoff) != (ssize_t)shsize) goto out;
+  const ElfW(Shdr) *strs = &sh[eh.e_shstrndx];
+  if (strs->sh_size > (1u << 20) || (names = malloc(strs->sh_size + 1)) == NULL ||
+      pread(fd, names, strs->sh_size, (off_t)strs->sh_offset) != (ssize_t)strs->sh_size)
+    goto out;
+  names[strs->sh_size] = 0;
+  result = 0;
+  for (unsigned i = 0; i < eh.e_shnum; i++) {
+    if (sh[i].sh_name >= strs->sh_size || sh[i].sh_size == 0) continue;
+    const char *n = names + sh[i].sh_name;
+    if (strcmp(n, "swift5_typeref") == 0 || strcmp(n, "swift5_fieldmd") == 0 ||
+        strcmp(n, "swift5_type_metadata") == 0 || strcmp(n, "swift5_protocol_conformances") == 0) {
+      result = 1;
+      break;
+    }
+  }
+out:
+  free(names);
+  free(sh);
+  close(fd);
+  return result;
+}
+
+static int links_swift_core(const jl_phdr_info *image) {
+  const ElfW(Dyn) *dyn = NULL;
+  for (uint16_t i = 0; i < image->phnum; i++)
+    if (image->phdr[i].p_type == PT_DYNAMIC) dyn = (const ElfW(Dyn) *)(image->addr + image->phdr[i].p_vaddr);
+  if (dyn == NULL) return 0;
+  uintptr_t strtab = 0;
+  for (const ElfW(Dyn) *d = dyn; d->d_tag != DT_NULL; d++)
+    if (d->d_tag == DT_STRTAB) strtab = d->d_un.d_ptr;
+  if (strtab == 0) return 0;
+  // glibc relocates DT_STRTAB in place on x86-64; be robust if it did not.
+  if (strtab < image->addr) strtab += image->addr;
+  for (const ElfW(Dyn) *d = dyn; d->d_tag != DT_NULL; d++)
+    if (d->d_tag == DT_NEEDED && strstr((const char *)(strtab + d->d_un.d_val), "libswiftCore") != NULL) return 1;
+  return 0;
+}
+
+int jl_image_is_swift(const jl_phdr_info *image) {
+  if (image->name == NULL || image->name[0] == 0) return 1;  // the executable: never unloaded anyway
+  int metadata = file_has_swift_metadata(image->name);
+  // Unreadable file: be conservative, treat any image that links the
+  // Swift runtime as Swift.
+  return metadata >= 0 ? metadata : links_swift_core(image);
+}
+
+struct containing {
+  uintptr_t address;
+  const char *path;
+  int is_swift;
+  int found;
 };
 
-static int visit(struct dl_phdr_info *info, size_t size, void *data) {
+static int find_containing(struct dl_phdr_info *info, size_t size, void *data) {
   (void)size;
-  struct walk *w = data;
+  struct containing *c = data;
   for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
     const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-    if (ph->p_type == PT_NOTE)
-      w->fn(info->dlpi_name, (uintptr_t)(info->dlpi_addr + ph->p_vaddr), (size_t)ph->p_memsz, w->context);
+    uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+    if (ph->p_type == PT_LOAD && c->address >= start && c->address - start < ph->p_memsz) {
+      c->path = info->dlpi_name ? info->dlpi_name : "";
+      c->is_swift = jl_image_is_swift((const jl_phdr_info *)info);
+      c->found = 1;
+      return 1;
+    }
   }
   return 0;
 }
 
-void jl_for_each_note_segment(jl_note_segment_fn fn, void *context) {
-  struct walk w = {fn, context};
-  dl_iterate_phdr(visit, &w);
+int jl_image_containing(const void *address, const char **path, int *is_swift) {
+  struct containing c = {(uintptr_t)address, NULL, 0, 0};
+  dl_iterate_phdr(find_containing, &c);
+  if (!c.found) return 0;
+  *path = c.path;
+  *is_swift = c.is_swift;
+  return 1;
+}
+
+int jl_pin_image(const char *path) {
+  if (path == NULL || path[0] == 0) return 1;  // the executable is never unloaded
+  // The handle is deliberately never closed: the image stays for good.
+  return dlopen(path, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE) != NULL;
 }

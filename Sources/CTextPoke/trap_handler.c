@@ -114,27 +114,35 @@ static const tp_site *batch_find(uintptr_t addr) {
 
 // -------------------------------------------------------------- history
 
-// Open addressing, linear probing, never shrinks. Written only by the patch
-// lock holder; read by handlers with acquire loads. 0 means empty.
+// Open addressing, linear probing. Written only by the patch lock holder;
+// read by handlers with acquire loads. 0 means empty; TP_HIST_GONE marks an
+// address forgotten because its image was unloaded (probing goes on past
+// it, and an insertion may reuse it).
 #define TP_HIST_BITS 16
 #define TP_HIST_SLOTS (1u << TP_HIST_BITS)
 #define TP_HIST_MAX (TP_HIST_SLOTS / 4 * 3)
+#define TP_HIST_GONE ((uintptr_t)1)
 static _Atomic uintptr_t g_hist[TP_HIST_SLOTS];
-static size_t g_hist_used;  // patch lock only
+static size_t g_hist_used;  // slots ever taken (live or gone); patch lock only
 
 static size_t hist_slot(uintptr_t addr) {
   return (size_t)((addr * 0x9E3779B97F4A7C15ull) >> (64 - TP_HIST_BITS));
 }
 
 int tp_history_add(uintptr_t addr) {
-  if (addr == 0) return -1;
+  if (addr <= TP_HIST_GONE) return -1;
+  size_t reuse = TP_HIST_SLOTS;
   for (size_t i = hist_slot(addr);; i = (i + 1) & (TP_HIST_SLOTS - 1)) {
     uintptr_t v = atomic_load_explicit(&g_hist[i], memory_order_relaxed);
     if (v == addr) return 0;
+    if (v == TP_HIST_GONE && reuse == TP_HIST_SLOTS) reuse = i;
     if (v == 0) {
-      if (g_hist_used >= TP_HIST_MAX) return -1;
-      g_hist_used++;
-      atomic_store_explicit(&g_hist[i], addr, memory_order_release);
+      if (reuse == TP_HIST_SLOTS) {
+        if (g_hist_used >= TP_HIST_MAX) return -1;
+        g_hist_used++;
+        reuse = i;
+      }
+      atomic_store_explicit(&g_hist[reuse], addr, memory_order_release);
       return 0;
     }
   }
@@ -146,6 +154,18 @@ int tp_history_contains(uintptr_t addr) {
     if (v == addr) return 1;
     if (v == 0) return 0;
   }
+}
+
+size_t tp_history_forget(uintptr_t lo, uintptr_t hi) {
+  size_t n = 0;
+  for (size_t i = 0; i < TP_HIST_SLOTS; i++) {
+    uintptr_t v = atomic_load_explicit(&g_hist[i], memory_order_relaxed);
+    if (v > TP_HIST_GONE && v >= lo && v < hi) {
+      atomic_store_explicit(&g_hist[i], TP_HIST_GONE, memory_order_release);
+      n++;
+    }
+  }
+  return n;
 }
 
 // -------------------------------------------------------------- chaining

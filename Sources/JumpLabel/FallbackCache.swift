@@ -1,12 +1,18 @@
+import Glibc
 import Synchronization
 
 /// Maps the address of a name literal to its key record, lock-free.
 ///
-/// A site that could not be compiled as a NOP calls the fallback with the
-/// key's `StaticString`. Every literal has a fixed address, so after the
-/// first call from a literal, the fallback is a hash of that address, one
+/// A site that could not be compiled as a NOP reads its key through this
+/// cache with the name's address. Every literal has a fixed address, so after
+/// the first call from a literal, the fallback is a hash of that address, one
 /// or two acquire loads, and the state load: no lock, no allocation.
 /// Entries are set once and never removed; records are immortal.
+///
+/// Addresses from Swift code are stable for the life of the process (Swift
+/// images are pinned). Addresses from C images that can be unloaded may be
+/// reused by another image with another name, so those lookups also compare
+/// the bytes (`verifyName`), and a reused address simply takes a new slot.
 final class FallbackCache: Sendable {
   static let shared = FallbackCache()
 
@@ -18,6 +24,14 @@ final class FallbackCache: Sendable {
       self.pointer = pointer
       self.length = length
       self.record = record
+    }
+
+    func matches(_ pointer: UInt, _ length: Int, verifyName: Bool) -> Bool {
+      guard self.pointer == pointer, self.length == length else { return false }
+      guard verifyName else { return true }
+      var name = record.name
+      guard let p = UnsafeRawPointer(bitPattern: pointer) else { return false }
+      return name.withUTF8 { memcmp($0.baseAddress!, p, length) == 0 }
     }
   }
 
@@ -43,7 +57,7 @@ final class FallbackCache: Sendable {
     var i = slotIndex(pointer)
     for _ in 0..<Self.probes {
       guard let e = slots[i].entry.load() else { return nil }
-      if e.pointer == pointer && e.length == length { return e.record }
+      if e.matches(pointer, length, verifyName: false) { return e.record }
       i = (i + 1) & mask
     }
     return nil
@@ -56,26 +70,35 @@ final class FallbackCache: Sendable {
   /// The record of `key`, creating it on first use.
   func record(for key: StaticKey) -> KeyRecord {
     guard key.name.hasPointerRepresentation else {
-      return KeyRegistry.shared.recordForFallback(key).record
+      return KeyRegistry.shared.recordForFallback(name: key.nameString, defaultValue: key.defaultValue).record
     }
-    let pointer = UInt(bitPattern: key.name.utf8Start)
-    let length = key.name.utf8CodeUnitCount
+    return record(
+      pointer: UInt(bitPattern: key.name.utf8Start), length: key.name.utf8CodeUnitCount,
+      defaultValue: key.defaultValue, verifyName: false)
+  }
+
+  /// The record of the key whose name is the `length` bytes at `pointer`.
+  func record(pointer: UInt, length: Int, defaultValue: Bool, verifyName: Bool) -> KeyRecord {
     let mask = (1 << Self.bits) - 1
     var i = slotIndex(pointer)
+    func lookUp() -> (record: KeyRecord, registered: Bool) {
+      let name = String(decoding: UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: pointer), count: length), as: UTF8.self)
+      return KeyRegistry.shared.recordForFallback(name: name, defaultValue: defaultValue)
+    }
     for _ in 0..<Self.probes {
       let slot = slots[i]
       if let e = slot.entry.load() {
-        if e.pointer == pointer && e.length == length { return e.record }
+        if e.matches(pointer, length, verifyName: verifyName) { return e.record }
       } else {
-        let (record, registered) = KeyRegistry.shared.recordForFallback(key)
+        let (record, registered) = lookUp()
         // A throw-away record (re-entered lookup) is never cached.
         if !registered { return record }
         let e = slot.entry.storeIfNil(Entry(pointer: pointer, length: length, record: record))
-        if e.pointer == pointer && e.length == length { return e.record }
+        if e.matches(pointer, length, verifyName: verifyName) { return e.record }
       }
       i = (i + 1) & mask
     }
     // Neighbourhood full: correct, just not cached.
-    return KeyRegistry.shared.recordForFallback(key).record
+    return lookUp().record
   }
 }

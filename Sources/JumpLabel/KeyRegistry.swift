@@ -1,23 +1,36 @@
+import CJumpLabel
 import Glibc
 import Synchronization
 import TextPoke
 
-/// All keys of the process, their sites, and the toggle logic.
+/// All keys of the process, the sites of every loaded image, and the
+/// toggle logic. Only the primary runtime copy has one in use
+/// (Runtime/ProcessRuntime.swift); other copies forward to it.
 ///
 /// ## Lock order (outermost first)
 ///
-/// 1. the dynamic loader's locks (`dlopen`, `dl_iterate_phdr`, `dladdr`);
+/// 1. the dynamic loader's locks (`dlopen`, `dlclose`, `dl_iterate_phdr`,
+///    `dladdr`);
 /// 2. `KeyRegistry.lock`;
 /// 3. TextPoke's patch lock.
 ///
-/// The loader's locks are never requested while 2 or 3 is held: tables are
-/// read before the registry lock is taken, and error messages resolve
-/// symbols only when printed. This is the user-space form of the kernel's
-/// fix for the seed's hang (`cpus_read_lock` → `jump_label_mutex` →
-/// `text_mutex`): code running under the loader's lock (a library
-/// constructor) may take 2 and 3, never the reverse.
+/// This is the user-space shape of the seed's hang: `text_mutex` then
+/// `on_each_cpu` against hot-plug's lock then `text_mutex`. Here a load hook
+/// runs inside `dlopen` with the loader's lock held and needs 2 and 3 to
+/// patch the new image; so nothing that holds 2 or 3 may ever wait for the
+/// loader. Enforced, not hoped for:
+/// - tables are walked (`SiteTable.readLoadedImages`) and images pinned
+///   (`LoaderCalls.pin`) before 2 is taken; both trap if 2 or 3 is held;
+/// - a hook's own loader work (describing and pinning the image) happens
+///   before it takes 2;
+/// - symbol names for messages (`CodeLocation`, which calls `dladdr`) are
+///   not looked up while 2 or 3 is held, and descriptions of problems are
+///   made after 2 is released;
+/// - a toggle never needs the loader at all: the index it patches from is
+///   already in memory, and an image cannot be unmapped while a toggle runs,
+///   because its unload hook must take 2 first (see `unindex`).
 final class KeyRegistry: @unchecked Sendable {
-  // @unchecked: `keys`, `sites`, `problems` are guarded by `lock`.
+  // @unchecked: everything mutable below is guarded by `lock`.
   static let shared = KeyRegistry()
 
   let lock = OwnedLock()
@@ -25,6 +38,23 @@ final class KeyRegistry: @unchecked Sendable {
   private var keys: [String: KeyRecord] = [:]
   private var sites: [String: [SiteEntry]] = [:]
   private var problems: [String: JumpLabelError] = [:]
+  /// Indexed images, by table start.
+  private var images: [UInt: IndexedImage] = [:]
+  /// Number of unload events so far, and the number each table was last
+  /// unloaded at: the first walk drops tables unloaded while it ran.
+  private var unloads: UInt64 = 0
+  private var unloadedAt: [UInt: UInt64] = [:]
+
+  /// What the registry keeps of an indexed image.
+  struct IndexedImage {
+    let image: String
+    /// Pinned images are never unmapped; their unload hook (which still
+    /// runs at exit) changes nothing.
+    let pinned: Bool
+    /// The addresses of its sites.
+    let range: Range<UInt>
+    let keys: Set<String>
+  }
 
   private init() {
     // Lock order across fork(): prepare handlers run in reverse order of
@@ -37,27 +67,42 @@ final class KeyRegistry: @unchecked Sendable {
 
   // MARK: - Loading
 
-  /// Reads the tables of the images loaded now, once.
+  /// Indexes the images loaded now, once. From then on images announce
+  /// themselves through their load and unload hooks (Images/ImageEvents.swift).
   func ensureLoaded() {
     if loaded.load(ordering: .acquiring) { return }
     if lock.heldByCurrentThread { return }  // re-entered; callers refuse
-    let entries = SiteTable.readLoadedImages()  // loader lock, no registry lock
+    // Before the walk, so that an image loaded concurrently is either seen
+    // by the walk or registers itself (runtime.c explains the ordering).
+    jl_runtime_mark_started()
+    guard let generation = lock.withLockUnlessReentrant({ unloads }) else { return }
+    let tables = SiteTable.readLoadedImages()  // loader lock, none of ours
+    let notPinned = LoaderCalls.pin(tables.filter(\.holdsSwift).map(\.image))
     _ = lock.withLockUnlessReentrant {
       if loaded.load(ordering: .relaxed) { return }
-      merge(entries)
+      // A table unloaded after `generation` was read may be unmapped now.
+      for t in tables where (unloadedAt[t.start] ?? 0) <= generation {
+        index(t, pinned: t.holdsSwift && !notPinned.contains(t.image))
+      }
       loaded.store(true, ordering: .releasing)
     }
   }
 
-  /// Adds sites to the index: checks declared defaults, then verifies that
-  /// every site holds the instruction for its key's current state. A key
-  /// with a problem is never patched; its control calls throw the problem.
-  private func merge(_ entries: [SiteEntry]) {
+  /// Adds an image's sites to the index, lock held. Checks declared
+  /// defaults, checks that every site holds the instruction its compiler
+  /// emitted, then patches (one batch) the sites whose key is no longer in
+  /// its default state: an image loaded after keys changed follows them
+  /// before any of its code runs. A key with a problem is never patched;
+  /// its control calls throw the problem.
+  func index(_ t: ImageTable, pinned: Bool) {
+    guard images[t.start] == nil else { return }
     // Sorted by (key, address), like the kernel's jump_label_init. One
     // instruction may be listed twice (a linker that folds identical
     // functions keeps both entries); it is one site.
     var seen = Set<UInt>()
-    let sorted = entries.sorted { ($0.key, $0.code) < ($1.key, $1.code) }.filter { seen.insert($0.code).inserted }
+    let sorted = t.entries.sorted { ($0.key, $0.code) < ($1.key, $1.code) }.filter { seen.insert($0.code).inserted }
+    var batch: [TextPatch] = []
+    var batchKeys: [String] = []
     var i = 0
     while i < sorted.count {
       var j = i
@@ -68,10 +113,45 @@ final class KeyRegistry: @unchecked Sendable {
       if let other = group.first(where: { $0.declaredDefault != record.defaultValue }) {
         noteProblem(name, .conflictingDefaults(key: name, declared: other.declaredDefault, recorded: record.defaultValue))
       }
-      if let bad = mismatches(group, enabled: record.state).first { noteProblem(name, bad) }
+      if let bad = mismatches(group, expected: { $0.initialInstruction }).first { noteProblem(name, bad) }
+      if problems[name] == nil {
+        let enabled = record.state
+        let patches = group.compactMap { s -> TextPatch? in
+          let want = s.instruction(enabled: enabled)
+          return want == s.initialInstruction ? nil : TextPatch(address: s.code, expected: s.initialInstruction, replacement: want)
+        }
+        if !patches.isEmpty { batch += patches; batchKeys.append(name) }
+      }
       sites[name, default: []].append(contentsOf: group)
       i = j
     }
+    if !batch.isEmpty {
+      do {
+        try TextPoke.apply(batch)
+      } catch {
+        // Nothing was written: these keys' sites in this image disagree
+        // with their keys, so the keys are marked and never patched again.
+        for k in batchKeys { noteProblem(k, .patch(key: k, error)) }
+      }
+    }
+    let lo = sorted.map(\.code).min() ?? t.start
+    let hi = (sorted.map(\.code).max() ?? t.start) + 5
+    images[t.start] = IndexedImage(image: t.image, pinned: pinned, range: lo..<hi, keys: Set(sorted.map(\.key)))
+  }
+
+  /// Drops an image's sites from the index, lock held. Runs from the
+  /// image's unload hook, after its other destructors and before the loader
+  /// unmaps it. Because this takes the registry lock, a toggle that is
+  /// patching the image's sites finishes first; every later toggle no
+  /// longer knows them. So no toggle writes into unmapped or reused memory,
+  /// and the table is never read again.
+  func unindex(table: UInt) {
+    if let img = images[table], img.pinned { return }  // stays mapped
+    unloads += 1
+    unloadedAt[table] = unloads
+    guard let img = images.removeValue(forKey: table) else { return }
+    for k in img.keys { sites[k]?.removeAll { $0.table == table } }
+    TextPoke.forgetSites(in: img.range)
   }
 
   /// Records the first problem of a key; its control calls throw it from
@@ -82,12 +162,12 @@ final class KeyRegistry: @unchecked Sendable {
     keys[name]?.hasProblem.store(true, ordering: .releasing)
   }
 
-  /// Sites of `group` that do not hold the instruction for `enabled`.
-  private func mismatches(_ group: [SiteEntry], enabled: Bool) -> [JumpLabelError] {
+  /// Sites of `group` that do not hold `expected(site)`.
+  private func mismatches(_ group: [SiteEntry], expected: (SiteEntry) -> [UInt8]) -> [JumpLabelError] {
     group.compactMap { site in
       let found = Array(UnsafeBufferPointer(start: UnsafePointer<UInt8>(bitPattern: site.code), count: 5))
-      let expected = site.instruction(enabled: enabled)
-      return found == expected ? nil : .unexpectedSite(key: site.key, site: CodeLocation(site.code), expected: expected, found: found)
+      let want = expected(site)
+      return found == want ? nil : .unexpectedSite(key: site.key, site: CodeLocation(site.code), expected: want, found: found)
     }
   }
 
@@ -96,7 +176,10 @@ final class KeyRegistry: @unchecked Sendable {
   func verifyAll() -> [JumpLabelError] {
     ensureLoaded()
     return lock.withLockUnlessReentrant {
-      keys.values.sorted { $0.name < $1.name }.flatMap { r in mismatches(sites[r.name] ?? [], enabled: r.state) }
+      keys.values.sorted { $0.name < $1.name }.flatMap { r in
+        let enabled = r.state
+        return mismatches(sites[r.name] ?? [], expected: { $0.instruction(enabled: enabled) })
+      }
     } ?? []
   }
 
@@ -114,50 +197,39 @@ final class KeyRegistry: @unchecked Sendable {
   /// Re-entered on a thread that holds the lock (a site in a signal
   /// handler), it cannot look anything up safely and answers with a
   /// throw-away record in the declared default state.
-  func recordForFallback(_ key: StaticKey) -> (record: KeyRecord, registered: Bool) {
+  func recordForFallback(name: String, defaultValue: Bool) -> (record: KeyRecord, registered: Bool) {
     ensureLoaded()
     let found: KeyRecord? = lock.withLockUnlessReentrant {
-      let r = keyRecord(name: key.nameString, defaultValue: key.defaultValue)
-      if r.defaultValue != key.defaultValue {
-        noteProblem(r.name, .conflictingDefaults(key: r.name, declared: key.defaultValue, recorded: r.defaultValue))
+      let r = keyRecord(name: name, defaultValue: defaultValue)
+      if r.defaultValue != defaultValue {
+        noteProblem(r.name, .conflictingDefaults(key: r.name, declared: defaultValue, recorded: r.defaultValue))
       }
       return r
     }
     if let found { return (found, true) }
-    return (KeyRecord(name: key.nameString, defaultValue: key.defaultValue), false)
+    return (KeyRecord(name: name, defaultValue: defaultValue), false)
   }
 
   /// For control calls on a declared key. Lock held.
-  private func controllable(_ key: StaticKey) throws(JumpLabelError) -> KeyRecord {
-    let r = keyRecord(name: key.nameString, defaultValue: key.defaultValue)
-    if r.defaultValue != key.defaultValue {
-      throw .conflictingDefaults(key: r.name, declared: key.defaultValue, recorded: r.defaultValue)
+  private func controllable(_ key: KeyReference) throws(JumpLabelError) -> KeyRecord {
+    guard let defaultValue = key.defaultValue else {
+      guard let r = keys[key.name] else { throw .unknownKey(key.name) }
+      if let p = problems[key.name] { throw p }
+      return r
+    }
+    let r = keyRecord(name: key.name, defaultValue: defaultValue)
+    if r.defaultValue != defaultValue {
+      throw .conflictingDefaults(key: r.name, declared: defaultValue, recorded: r.defaultValue)
     }
     if let p = problems[r.name] { throw p }
     return r
   }
 
-  /// For control calls by name. Lock held.
-  private func controllable(named name: String) throws(JumpLabelError) -> KeyRecord {
-    guard let r = keys[name] else { throw .unknownKey(name) }
-    if let p = problems[name] { throw p }
-    return r
-  }
-
   /// Runs `body` with the lock and the record of `key`.
-  func withKey<T>(_ key: StaticKey, _ body: (KeyRecord) throws(JumpLabelError) -> T) throws(JumpLabelError) -> T {
+  func withKey<T>(_ key: KeyReference, _ body: (KeyRecord) throws(JumpLabelError) -> T) throws(JumpLabelError) -> T {
     ensureLoaded()
     guard let r = try lock.withLockUnlessReentrant({ () throws(JumpLabelError) -> T in try body(try controllable(key)) }) else {
-      throw .reentrantControl(key: key.nameString)
-    }
-    return r
-  }
-
-  /// Runs `body` with the lock and the record named `name`.
-  func withKey<T>(named name: String, _ body: (KeyRecord) throws(JumpLabelError) -> T) throws(JumpLabelError) -> T {
-    ensureLoaded()
-    guard let r = try lock.withLockUnlessReentrant({ () throws(JumpLabelError) -> T in try body(try controllable(named: name)) }) else {
-      throw .reentrantControl(key: name)
+      throw .reentrantControl(key: key.name)
     }
     return r
   }
@@ -170,7 +242,7 @@ final class KeyRegistry: @unchecked Sendable {
        r.defaultValue == key.defaultValue, !r.hasProblem.load(ordering: .acquiring) {
       return r
     }
-    let r = try withKey(key) { $0 }
+    let r = try withKey(KeyReference(key)) { $0 }
     // It exists and agrees now: cache this literal for the next call.
     if !lock.heldByCurrentThread { _ = FallbackCache.shared.record(for: key) }
     return r
@@ -196,17 +268,28 @@ final class KeyRegistry: @unchecked Sendable {
   /// Snapshot of every key.
   func list() -> [StaticKeyInfo] {
     ensureLoaded()
-    return lock.withLockUnlessReentrant {
-      keys.values.map { info($0) }.sorted { $0.name < $1.name }
-    } ?? []
+    let raw = lock.withLockUnlessReentrant { keys.values.map { infoLocked($0) } } ?? []
+    return raw.map { $0.info }.sorted { $0.name < $1.name }
   }
 
-  /// Snapshot of one key. Lock held.
-  func info(_ r: KeyRecord) -> StaticKeyInfo {
-    StaticKeyInfo(
+  /// Snapshot of one key, lock held. The problem's description is made by
+  /// the caller after releasing the lock: it may look up symbol names.
+  func infoLocked(_ r: KeyRecord) -> PendingInfo {
+    PendingInfo(
       name: r.name, state: r.state, count: max(r.count.load(ordering: .acquiring), 0),
       sites: sites[r.name]?.count ?? 0, defaultValue: r.defaultValue,
-      fallbackHits: r.fallbackHits.load(ordering: .relaxed), problem: problems[r.name]?.description)
+      fallbackHits: r.fallbackHits.load(ordering: .relaxed), problem: problems[r.name])
+  }
+
+  /// A `StaticKeyInfo` whose problem is not described yet.
+  struct PendingInfo {
+    let name: String, state: Bool, count: Int, sites: Int, defaultValue: Bool, fallbackHits: Int
+    let problem: JumpLabelError?
+    var info: StaticKeyInfo {
+      StaticKeyInfo(
+        name: name, state: state, count: count, sites: sites, defaultValue: defaultValue,
+        fallbackHits: fallbackHits, problem: problem?.description)
+    }
   }
 
   /// Sites of the key named `name`.
@@ -223,5 +306,33 @@ final class KeyRegistry: @unchecked Sendable {
   func allProblems() -> [JumpLabelError] {
     ensureLoaded()
     return lock.withLockUnlessReentrant { problems.sorted { $0.key < $1.key }.map(\.value) } ?? []
+  }
+
+  /// The indexed images, for control tools.
+  func indexedImages() -> [(image: String, sites: Int, pinned: Bool)] {
+    ensureLoaded()
+    return lock.withLockUnlessReentrant {
+      images.map { (start, img) in
+        (img.image, img.keys.reduce(0) { n, k in n + (sites[k]?.filter { $0.table == start }.count ?? 0) }, img.pinned)
+      }
+    }?.sorted { $0.image < $1.image } ?? []
+  }
+}
+
+/// A key as a control call names it: declared (name and default, created
+/// on first mention) or by name only (must exist).
+struct KeyReference: Sendable, Hashable {
+  let name: String
+  /// nil: by name only.
+  let defaultValue: Bool?
+
+  init(_ key: StaticKey) {
+    name = key.nameString
+    defaultValue = key.defaultValue
+  }
+
+  init(name: String, defaultValue: Bool?) {
+    self.name = name
+    self.defaultValue = defaultValue
   }
 }

@@ -2,16 +2,14 @@ extension StaticKey {
   /// Enables the key (count 0 → 1); no change if it is enabled already.
   /// Returns when every site in the process takes the enabled path.
   public func enable() throws(JumpLabelError) {
-    let registry = KeyRegistry.shared
-    try registry.withKey(self) { (r) throws(JumpLabelError) in try registry.enableLocked(r) }
+    try control(.enable)
   }
 
   /// Disables the key (count 1 → 0); no change if it is disabled already.
   /// Throws ``JumpLabelError/heldByIncrements(key:count:)`` if the count is
   /// above 1. Returns when every site takes the disabled path.
   public func disable() throws(JumpLabelError) {
-    let registry = KeyRegistry.shared
-    try registry.withKey(self) { (r) throws(JumpLabelError) in try registry.disableLocked(r) }
+    try control(.disable)
   }
 
   /// `enable()` or `disable()`.
@@ -22,6 +20,7 @@ extension StaticKey {
   /// Adds one to the count; the first increment enables the key and does
   /// not return (in any thread) before the sites are patched.
   public func increment() throws(JumpLabelError) {
+    guard ProcessRuntime.isPrimary else { return try control(.increment) }
     let registry = KeyRegistry.shared
     try registry.increment(try registry.record(self))
   }
@@ -29,17 +28,25 @@ extension StaticKey {
   /// Subtracts one from the count; reaching 0 disables the key. Below zero
   /// is ``JumpLabelError/underflow(key:)`` and changes nothing.
   public func decrement() throws(JumpLabelError) {
+    guard ProcessRuntime.isPrimary else { return try control(.decrement) }
     let registry = KeyRegistry.shared
     try registry.decrement(try registry.record(self))
   }
 
   /// The state, read from memory (not a site): count > 0.
   public var state: Bool {
-    FallbackCache.shared.record(for: self).state
+    if let remote = ProcessRuntime.primary { return ProcessRuntime.remoteCount(remote, self, countHit: false) > 0 }
+    return FallbackCache.shared.record(for: self).state
   }
 
   /// The enable count.
   public var count: Int {
-    max(FallbackCache.shared.record(for: self).count.load(ordering: .acquiring), 0)
+    if let remote = ProcessRuntime.primary { return max(ProcessRuntime.remoteCount(remote, self, countHit: false), 0) }
+    return max(FallbackCache.shared.record(for: self).count.load(ordering: .acquiring), 0)
+  }
+
+  /// A control call, performed by the process's primary runtime.
+  private func control(_ op: RuntimeRequest.ControlOperation) throws(JumpLabelError) {
+    _ = try ProcessRuntime.perform(.control(op, KeyReference(self))).get()
   }
 }

@@ -31,6 +31,7 @@ extension StaticKey {
   /// given name literal).
   @inline(never)
   public func _fallbackIsEnabled() -> Bool {
-    FallbackCache.shared.record(for: self).readForFallback()
+    if let remote = ProcessRuntime.primary { return ProcessRuntime.remoteCount(remote, self, countHit: true) > 0 }
+    return FallbackCache.shared.record(for: self).readForFallback()
   }
 }

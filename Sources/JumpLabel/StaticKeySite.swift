@@ -24,11 +24,15 @@ public struct StaticKeySite: Sendable, Hashable, CustomStringConvertible {
   public let image: String
 
   init(_ e: SiteEntry) {
-    key = e.key
-    address = e.code
-    target = e.target
-    likely = e.likely
-    image = e.image
+    self.init(key: e.key, address: e.code, target: e.target, likely: e.likely, image: e.image)
+  }
+
+  init(key: String, address: UInt, target: UInt, likely: Bool, image: String) {
+    self.key = key
+    self.address = address
+    self.target = target
+    self.likely = likely
+    self.image = image
   }
 
   /// The instruction the site must hold when its key is `enabled`: a NOP

@@ -1,54 +1,54 @@
-import TextPoke
-
-/// Run-time access to keys by name, for control tools.
+/// Run-time access to keys by name, for control tools. Every call is
+/// answered by the process's primary runtime copy, whichever image asks.
 public enum StaticKeys {
   /// Every key known in this process: from the site tables of loaded
   /// images, and keys that were used or controlled through a `StaticKey`.
   public static func list() -> [StaticKeyInfo] {
-    KeyRegistry.shared.list()
+    guard case let .infos(v) = ProcessRuntime.perform(.list) else { return [] }
+    return v
   }
 
   /// The key named `name`.
   public static func info(named name: String) throws(JumpLabelError) -> StaticKeyInfo {
-    let registry = KeyRegistry.shared
-    return try registry.withKey(named: name) { r in registry.info(r) }
+    guard case let .infos(v) = try ProcessRuntime.perform(.info(name)).get(), let first = v.first else {
+      throw .unknownKey(name)
+    }
+    return first
   }
 
   /// Enables or disables the key named `name` (boolean form).
   public static func set(named name: String, enabled: Bool) throws(JumpLabelError) {
-    let registry = KeyRegistry.shared
-    try registry.withKey(named: name) { (r) throws(JumpLabelError) in
-      if enabled { try registry.enableLocked(r) } else { try registry.disableLocked(r) }
-    }
+    _ = try ProcessRuntime.perform(.control(enabled ? .enable : .disable, KeyReference(name: name, defaultValue: nil))).get()
   }
 
   /// `increment()` on the key named `name`.
   public static func increment(named name: String) throws(JumpLabelError) {
-    let registry = KeyRegistry.shared
-    try registry.withKey(named: name) { (r) throws(JumpLabelError) in try registry.incrementLocked(r) }
+    _ = try ProcessRuntime.perform(.control(.increment, KeyReference(name: name, defaultValue: nil))).get()
   }
 
   /// `decrement()` on the key named `name`.
   public static func decrement(named name: String) throws(JumpLabelError) {
-    let registry = KeyRegistry.shared
-    try registry.withKey(named: name) { (r) throws(JumpLabelError) in try registry.decrementLocked(r) }
+    _ = try ProcessRuntime.perform(.control(.decrement, KeyReference(name: name, defaultValue: nil))).get()
   }
 
   /// The sites of the key named `name` in all loaded images.
   public static func sites(named name: String) throws(JumpLabelError) -> [StaticKeySite] {
-    try KeyRegistry.shared.sites(named: name)
+    guard case let .sites(v) = try ProcessRuntime.perform(.sites(name)).get() else { return [] }
+    return v
+  }
+
+  /// The loaded images whose sites are indexed, with their site counts.
+  public static func images() -> [StaticKeyImage] {
+    guard case let .images(v) = ProcessRuntime.perform(.images) else { return [] }
+    return v
   }
 
   /// Why keys cannot be toggled in this process (no way to write code, no
   /// way to synchronise cores), or nil if they can. Checked once, cheaply
   /// afterwards.
   public static func patchingProblem() -> String? {
-    do {
-      try TextPoke.prepare()
-      return nil
-    } catch {
-      return error.description
-    }
+    guard case let .text(v) = ProcessRuntime.perform(.patchingProblem) else { return nil }
+    return v
   }
 
   /// Re-reads every site in the process and returns one
@@ -56,12 +56,33 @@ public enum StaticKeys {
   /// that does not hold its key's instruction now. Empty means every site
   /// is as its key says. (The same check runs at first use.)
   public static func verify() -> [JumpLabelError] {
-    KeyRegistry.shared.verifyAll()
+    guard case let .errors(v) = ProcessRuntime.perform(.verify) else { return [] }
+    return v
   }
 
   /// Problems found in the tables: conflicting defaults, sites that do not
   /// hold their expected instruction. Keys with a problem cannot be toggled.
   public static func problems() -> [JumpLabelError] {
-    KeyRegistry.shared.allProblems()
+    guard case let .errors(v) = ProcessRuntime.perform(.problems) else { return [] }
+    return v
   }
+
+  /// True if this copy of the runtime is the one that keeps the process's
+  /// keys; false if it forwards to another copy (another image that links
+  /// the package statically and was loaded first).
+  public static var isPrimaryRuntime: Bool { ProcessRuntime.isPrimary }
+}
+
+/// A loaded image whose branch sites the runtime indexes.
+public struct StaticKeyImage: Sendable, Hashable, CustomStringConvertible {
+  /// Its path ("<main program>" for the executable).
+  public let path: String
+  /// How many distinct sites it has.
+  public let sites: Int
+  /// True if it can never be unloaded (it holds Swift code; README,
+  /// "Shared libraries"). False: `dlclose` unloads it and its sites leave
+  /// the index first.
+  public let pinned: Bool
+
+  public var description: String { "\(path): \(sites) sites\(pinned ? ", pinned" : "")" }
 }

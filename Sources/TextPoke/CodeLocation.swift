@@ -17,7 +17,10 @@ public struct CodeLocation: Sendable, Hashable, CustomStringConvertible {
   public var symbolInfo: (symbol: String?, offset: UInt, image: String?) {
     let symbol: String?, offset: UInt, image: String?
     var fname: UnsafePointer<CChar>?, sname: UnsafePointer<CChar>?, base: UInt = 0
-    if let p = UnsafeRawPointer(bitPattern: address), tp_dladdr(p, &fname, &sname, &base) != 0 {
+    // dladdr takes the loader's lock, which must never be requested while
+    // one of ours is held (lock order: KeyRegistry.swift). Then: no symbol.
+    if !OwnedLock.anyHeldByCurrentThread, let p = UnsafeRawPointer(bitPattern: address),
+       tp_dladdr(p, &fname, &sname, &base) != 0 {
       image = fname.map { String(cString: $0) }
       if let sname, base != 0 {
         symbol = String(cString: sname)

@@ -19,6 +19,20 @@ package final class OwnedLock: @unchecked Sendable {
     mutex = .allocate(capacity: 1)
     mutex.initialize(to: pthread_mutex_t())
     pthread_mutex_init(mutex, nil)
+    for slot in OwnedLock.all where slot.lock.storeIfNil(self) === self { return }
+    preconditionFailure("more OwnedLocks than OwnedLock.all has slots")
+  }
+
+  /// Every lock of this type (there are two: registry and patch lock).
+  /// Immortal, like the engine and the registry that own them.
+  private static let all: [Slot] = (0..<4).map { _ in Slot() }
+  private final class Slot: Sendable { let lock = AtomicLazyReference<OwnedLock>() }
+
+  /// True if the calling thread holds any of them. Code that may call into
+  /// the dynamic loader checks this first: the loader's lock comes before
+  /// ours in the lock order (KeyRegistry.swift).
+  package static var anyHeldByCurrentThread: Bool {
+    all.contains { $0.lock.load()?.heldByCurrentThread ?? false }
   }
 
   /// True if the calling thread holds the lock.

@@ -74,6 +74,21 @@ public enum TextPoke {
     _ = Engine.shared
   }
 
+  /// Forgets every site in `range` because the image that holds them is
+  /// being unloaded (call before it is unmapped). Without this, the late-trap
+  /// history would keep the addresses forever and grow with every reload.
+  /// Takes the patch lock. Returns how many sites were forgotten.
+  @discardableResult
+  public static func forgetSites(in range: Range<UInt>) -> Int {
+    Engine.shared.lock.lock()
+    defer { Engine.shared.lock.unlock() }
+    return tp_history_forget(range.lowerBound, range.upperBound)
+  }
+
+  /// True if the calling thread holds the patch lock (it must then not call
+  /// into the dynamic loader; see KeyRegistry.swift for the lock order).
+  public static var patchLockHeldByCurrentThread: Bool { Engine.shared.lock.heldByCurrentThread }
+
   /// Counters since the start of the process.
   public static var statistics: TextPokeStatistics {
     Engine.shared.statistics

@@ -1,16 +1,33 @@
-// Walks the loaded images for Swift, which cannot see <link.h>.
-// The note and table parsing itself is Swift (Sources/JumpLabel/SiteTable.swift).
+// The runtime's C side: its descriptor for other images, and the few loader
+// calls Swift cannot make directly. The logic is Swift (Sources/JumpLabel).
 #ifndef CJUMPLABEL_IMAGES_H
 #define CJUMPLABEL_IMAGES_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/// Called once per PT_NOTE segment of every loaded image.
-typedef void (*jl_note_segment_fn)(const char *image, uintptr_t start, size_t size, void *context);
+#include "jumplabel_runtime_abi.h"
 
-/// Calls `fn` for each PT_NOTE segment of each loaded image, through
-/// dl_iterate_phdr(3), which holds the loader's lock during the walk.
-void jl_for_each_note_segment(jl_note_segment_fn fn, void *context);
+/// This copy's descriptor (hidden: every copy has its own).
+const jl_runtime *jl_runtime_this(void);
+
+/// Lets the load/unload hooks reach the Swift registry. Until this is
+/// called no key has changed, so a newly loaded image already holds the
+/// right instructions and the hooks have nothing to do.
+void jl_runtime_mark_started(void);
+
+/// 1 if the image holds Swift code: its file has non-empty Swift metadata
+/// sections (or, if the file cannot be read, it links libswiftCore). Such
+/// images are pinned: see README, "Shared libraries". Reads the file.
+int jl_image_is_swift(const jl_phdr_info *image);
+
+/// Describes the loaded image whose segments contain `address`: its path
+/// ("" for the executable) and whether it holds Swift code. Returns 0 if no
+/// image contains it. Takes the loader's lock.
+int jl_image_containing(const void *address, const char **path, int *is_swift);
+
+/// Makes a loaded image permanent (dlopen RTLD_NOLOAD | RTLD_NODELETE).
+/// Returns 1 on success. Takes the loader's lock.
+int jl_pin_image(const char *path);
 
 #endif

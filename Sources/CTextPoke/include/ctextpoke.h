@@ -60,8 +60,13 @@ uint64_t tp_batch_retire(void);
 /// Single writer (the patch lock holder); the handler reads it lock-free.
 int tp_history_add(uintptr_t addr);
 
-/// 1 if `addr` was ever recorded with tp_history_add.
+/// 1 if `addr` was recorded with tp_history_add and not forgotten since.
 int tp_history_contains(uintptr_t addr);
+
+/// Forgets the recorded sites in [lo, hi), whose image is being unloaded:
+/// no thread can trap there any more, and the addresses may be reused by
+/// another image. Patch lock holder only. Returns how many were forgotten.
+size_t tp_history_forget(uintptr_t lo, uintptr_t hi);
 
 /// Copies the handler's counters.
 void tp_counters_read(tp_counters *out);

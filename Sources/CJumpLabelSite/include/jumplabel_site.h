@@ -18,6 +18,8 @@
 
 #include <stdint.h>
 
+#include "jumplabel_runtime_abi.h"
+
 /// __dtrace_jumplabel_site() result: the key is disabled / enabled on this path.
 #define JL_SITE_FALSE 0
 #define JL_SITE_TRUE 1
@@ -41,9 +43,8 @@ typedef struct jl_entry {
 
 /// ELF note that every image with sites carries once (COMDAT), so that the
 /// runtime can find each image's table from its program headers alone.
-/// Owner "JumpLabel", type JL_NOTE_TYPE, descriptor: two int32 offsets,
+/// Owner "JumpLabel", type JL_SITES_NOTE_TYPE (jumplabel_runtime_abi.h), descriptor: two int32 offsets,
 /// relative to themselves, to the start and end of the image's table.
-#define JL_NOTE_TYPE 0x4a4c
 
 #if defined(__x86_64__) && defined(__OPTIMIZE__)
 #define JL_HAVE_SITES 1
@@ -73,6 +74,7 @@ __dtrace_jumplabel_site(const void *name, long name_len, int likely, int dflt) {
 #if JL_HAVE_SITES
   if (__builtin_constant_p(name_len) && __builtin_constant_p(likely) &&
       __builtin_constant_p(dflt)) {
+    (void)&jl_image_hook;  // makes the compiler emit this image's hook
     __asm__ goto(
         "1:\n\t"
         ".if %c[jmp]\n\t"
@@ -96,7 +98,8 @@ __dtrace_jumplabel_site(const void *name, long name_len, int likely, int dflt) {
         ".hidden __start_jumplabel_sites\n\t"
         ".hidden __stop_jumplabel_sites\n\t"
         ".pushsection .note.jumplabel, \"aG\", @note, jumplabel_note, comdat\n\t"
-        ".balign 4\n\t"
+        ".balign 4\n"
+        ".Ljumplabel_note:\n\t"
         ".long 10\n\t"
         ".long 8\n\t"
         ".long 0x4a4c\n\t"
@@ -104,6 +107,28 @@ __dtrace_jumplabel_site(const void *name, long name_len, int likely, int dflt) {
         ".balign 4\n\t"
         ".long __start_jumplabel_sites - .\n\t"
         ".long __stop_jumplabel_sites - .\n\t"
+        ".popsection\n\t"
+        // The image's load and unload hooks, in the same COMDAT group: the
+        // loader runs the first before the image's other constructors
+        // (priority 101 sorts first) and the second after its other
+        // destructors, just before unmapping it.
+        ".pushsection .text.jumplabel_hooks, \"axG\", @progbits, jumplabel_note, comdat\n"
+        ".Ljumplabel_on_load:\n\t"
+        "movl $1, %%edi\n\t"
+        "leaq .Ljumplabel_note(%%rip), %%rsi\n\t"
+        "jmp jl_image_hook\n"
+        ".Ljumplabel_on_unload:\n\t"
+        "movl $2, %%edi\n\t"
+        "leaq .Ljumplabel_note(%%rip), %%rsi\n\t"
+        "jmp jl_image_hook\n\t"
+        ".popsection\n\t"
+        ".pushsection .init_array.00101, \"awG\", @init_array, jumplabel_note, comdat\n\t"
+        ".balign 8\n\t"
+        ".quad .Ljumplabel_on_load\n\t"
+        ".popsection\n\t"
+        ".pushsection .fini_array.00101, \"awG\", @fini_array, jumplabel_note, comdat\n\t"
+        ".balign 8\n\t"
+        ".quad .Ljumplabel_on_unload\n\t"
         ".popsection\n\t"
         ".endif\n\t"
         :
@@ -128,6 +153,16 @@ __dtrace_jumplabel_site(const void *name, long name_len, int likely, int dflt) {
 /// without sites has no section, and then both are null.
 extern const jl_entry __start_jumplabel_sites[] __attribute__((weak, visibility("hidden")));
 extern const jl_entry __stop_jumplabel_sites[] __attribute__((weak, visibility("hidden")));
+
+/// A branch for C code: `if (JL_BRANCH("app.verbose", 0, 0)) ...` with a
+/// string literal, the layout (1: the enabled path is inline) and the
+/// default. A NOP or JMP site when optimised; a read of the key otherwise.
+#define JL_BRANCH(name, likely, dflt) \
+  jl_branch_result(__dtrace_jumplabel_site((name), (long)sizeof(name) - 1, (likely), (dflt)), (name), (long)sizeof(name) - 1, (dflt))
+
+static inline __attribute__((always_inline)) int jl_branch_result(int site, const char *name, long len, int dflt) {
+  return site == JL_SITE_FALLBACK ? jl_key_read(name, len, dflt) : site == JL_SITE_TRUE;
+}
 
 /// 1 if this C module was compiled with sites enabled (an optimised x86-64
 /// build). Swift code in a debug build always takes the fallback.

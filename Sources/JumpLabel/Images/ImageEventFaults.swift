@@ -1,0 +1,30 @@
+import Synchronization
+
+/// Conditions a test can impose on the load and unload hooks, to prove that
+/// its checks fail without them (negative controls). Not for production.
+public struct ImageEventFaults: OptionSet, Sendable {
+  public let rawValue: UInt8
+  public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+  /// Load hooks do nothing: a late-loaded image keeps its compiled-in
+  /// instructions whatever its keys' states.
+  public static let ignoreLoads = ImageEventFaults(rawValue: 1)
+  /// Unload hooks do nothing: the index keeps the sites of unmapped images.
+  public static let ignoreUnloads = ImageEventFaults(rawValue: 2)
+}
+
+extension KeyRegistry {
+  static let imageEventFaults = Atomic<UInt8>(0)
+
+  static func hasFault(_ f: ImageEventFaults) -> Bool {
+    ImageEventFaults(rawValue: imageEventFaults.load(ordering: .relaxed)).contains(f)
+  }
+}
+
+extension StaticKeys {
+  /// Imposes `faults` on this copy's hooks (it must be the primary). For
+  /// negative controls in tests only.
+  public static func _injectImageEventFaults(_ faults: ImageEventFaults) {
+    KeyRegistry.imageEventFaults.store(faults.rawValue, ordering: .relaxed)
+  }
+}

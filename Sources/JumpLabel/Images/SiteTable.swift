@@ -1,0 +1,117 @@
+import CJumpLabel
+import CJumpLabelSite
+import Glibc
+
+/// One branch site read from an image's `jumplabel_sites` table.
+struct SiteEntry: Sendable, Hashable {
+  /// Address of the 5-byte instruction.
+  let code: UInt
+  /// Where its JMP goes.
+  let target: UInt
+  /// The key's name.
+  let key: String
+  /// True if the NOP path is the "enabled" path.
+  let likely: Bool
+  /// The default declared at this site.
+  let declaredDefault: Bool
+  /// The image that holds the site.
+  let image: String
+  /// Start of the image's table: identifies the image while it is loaded.
+  let table: UInt
+
+  /// The instruction this site must hold when its key is `enabled`.
+  /// The kernel's rule: NOP iff enabled == likely.
+  func instruction(enabled: Bool) -> [UInt8] {
+    if enabled == likely { return StaticKeySite.nop5 }
+    return StaticKeySite.jmp32(from: code, to: target)
+  }
+
+  /// The instruction the compiler emitted: the one for the declared default.
+  var initialInstruction: [UInt8] { instruction(enabled: declaredDefault) }
+}
+
+/// The site table of one loaded image, copied out of it: nothing reads the
+/// image's table again after this, so unloading it later cannot hurt.
+struct ImageTable: Sendable {
+  /// Start of the table (the image's identity while loaded).
+  let start: UInt
+  /// Path of the image; "<main program>" for the executable.
+  let image: String
+  /// The image holds Swift code and must never be unloaded.
+  let holdsSwift: Bool
+  /// Its sites.
+  let entries: [SiteEntry]
+}
+
+/// Reads the site tables of loaded images.
+///
+/// Each image with sites carries one ELF note (owner "JumpLabel") whose
+/// descriptor locates its table, so tables are found from program headers
+/// alone, for the executable and every shared library alike.
+enum SiteTable {
+  /// The tables of every image loaded now. Calls `dl_iterate_phdr`, which
+  /// takes the loader's lock: never call it with the registry or patch lock
+  /// held (see KeyRegistry.swift).
+  static func readLoadedImages() -> [ImageTable] {
+    LoaderCalls.mayCallLoader()
+    final class Box { var tables: [ImageTable] = []; var seen: Set<UInt> = [] }
+    let box = Box()
+    withExtendedLifetime(box) {
+      jl_walk_notes({ info, type, desc, descsz, _, context in
+        guard let info, let desc, let context else { return 0 }
+        let box = Unmanaged<Box>.fromOpaque(context).takeUnretainedValue()
+        guard let (start, end) = SiteTable.tableBounds(type: type, desc: desc, descsz: descsz),
+              box.seen.insert(start).inserted else { return 0 }
+        var name = info.pointee.name.map { String(cString: $0) } ?? ""
+        if name.isEmpty { name = "<main program>" }
+        box.tables.append(SiteTable.read(from: start, to: end, image: name, holdsSwift: jl_image_is_swift(info) != 0))
+        return 0
+      }, Unmanaged.passUnretained(box).toOpaque())
+    }
+    return box.tables
+  }
+
+  /// The table of the image whose site note is at `note` (from a load
+  /// hook). Describes the image through the loader: loader lock only.
+  static func readImage(note: UnsafeRawPointer) -> ImageTable? {
+    LoaderCalls.mayCallLoader()
+    let h = note.assumingMemoryBound(to: UInt32.self)
+    guard h[0] == 10, memcmp(note + 12, "JumpLabel", 10) == 0 else { return nil }
+    guard let (start, end) = tableBounds(type: h[2], desc: note + 24, descsz: h[1]) else { return nil }
+    var path: UnsafePointer<CChar>?
+    var swift: Int32 = 0
+    guard jl_image_containing(note, &path, &swift) != 0 else { return nil }
+    var name = path.map { String(cString: $0) } ?? ""
+    if name.isEmpty { name = "<main program>" }
+    return read(from: start, to: end, image: name, holdsSwift: swift != 0)
+  }
+
+  /// The table a site note describes: [start, end).
+  static func tableBounds(type: UInt32, desc: UnsafeRawPointer, descsz: UInt32) -> (UInt, UInt)? {
+    guard type == JL_SITES_NOTE_TYPE, descsz == 8 else { return nil }
+    let at = UInt(bitPattern: desc)
+    let s = at &+ UInt(bitPattern: Int(desc.loadUnaligned(as: Int32.self)))
+    let e = at &+ 4 &+ UInt(bitPattern: Int(desc.loadUnaligned(fromByteOffset: 4, as: Int32.self)))
+    return e >= s ? (s, e) : nil
+  }
+
+  static func read(from start: UInt, to end: UInt, image: String, holdsSwift: Bool) -> ImageTable {
+    let stride = UInt(MemoryLayout<jl_entry>.stride)
+    var entries: [SiteEntry] = []
+    var p = start
+    while p + stride <= end {
+      let e = UnsafePointer<jl_entry>(bitPattern: p)!.pointee
+      let code = p &+ UInt(bitPattern: Int(e.code))
+      let target = p &+ 4 &+ UInt(bitPattern: Int(e.target))
+      let namePtr = p &+ 8 &+ UInt(bitPattern: Int(e.name))
+      let name = String(decoding: UnsafeBufferPointer(start: UnsafePointer<UInt8>(bitPattern: namePtr), count: Int(e.name_len)), as: UTF8.self)
+      entries.append(SiteEntry(
+        code: code, target: target, key: name,
+        likely: e.flags & UInt64(JL_FLAG_LIKELY) != 0,
+        declaredDefault: e.flags & UInt64(JL_FLAG_DEFAULT) != 0,
+        image: image, table: start))
+      p += stride
+    }
+    return ImageTable(start: start, image: image, holdsSwift: holdsSwift, entries: entries)
+  }
+}

@@ -1,0 +1,56 @@
+import CJumpLabel
+import CJumpLabelSite
+import Glibc
+
+/// Which copy of the runtime does the work for this one.
+///
+/// Decision (README, "Several copies of the runtime"): one process-wide
+/// registry. The primary is the first usable runtime in the loader's image
+/// order (jumplabel_runtime_abi.h); every other copy forwards each call to
+/// it, so keys, sites and the patch lock exist once per process however
+/// many images link the package statically.
+enum ProcessRuntime {
+  /// The primary's descriptor, or nil if this copy is the primary.
+  static var primary: UnsafePointer<jl_runtime>? { UnsafePointer(bitPattern: primaryAddress) }
+
+  /// The primary's address (0: this copy). Computed once: the primary never
+  /// changes and is never unloaded.
+  private static let primaryAddress: UInt = {
+    LoaderCalls.mayCallLoader()
+    let mine = jl_runtime_this()
+    // This copy is loaded and relocated, so a primary always exists.
+    guard let first = jl_primary_runtime(), first != mine else { return 0 }
+    return UInt(bitPattern: first)
+  }()
+
+  /// True if this copy does the work itself.
+  static var isPrimary: Bool { primary == nil }
+
+  /// Runs `request` here (primary) or in the primary.
+  static func perform(_ request: RuntimeRequest) -> RuntimeReply {
+    guard let remote = primary?.pointee else { return request.performLocally() }
+    var w = WireWriter()
+    request.encode(&w)
+    var length = 0
+    guard let reply = w.bytes.withUnsafeBytes({ remote.call($0.baseAddress, $0.count, &length) }) else {
+      preconditionFailure("JumpLabel: the primary runtime returned no reply")
+    }
+    defer { remote.free_reply(reply) }
+    var r = WireReader(Array(UnsafeRawBufferPointer(start: reply, count: length)))
+    return RuntimeReply.decode(&r)
+  }
+
+  /// The count of the key named by the literal at `name` (> 0: enabled),
+  /// read in the primary. Only for a copy that is not the primary.
+  static func remoteCount(_ remote: UnsafePointer<jl_runtime>, _ key: StaticKey, countHit: Bool) -> Int {
+    let r = remote.pointee
+    if key.name.hasPointerRepresentation {
+      return Int(r.read(key.name.utf8Start, Int64(key.name.utf8CodeUnitCount), key.defaultValue ? 1 : 0, countHit ? JL_READ_COUNT_HIT : 0))
+    }
+    // A non-pointer StaticString (a single scalar): pass a copy, checked by bytes.
+    var name = key.nameString
+    return name.withUTF8 {
+      Int(r.read($0.baseAddress, Int64($0.count), key.defaultValue ? 1 : 0, (countHit ? JL_READ_COUNT_HIT : 0) | JL_READ_UNPINNED_NAME))
+    }
+  }
+}

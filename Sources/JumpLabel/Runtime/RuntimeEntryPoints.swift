@@ -1,0 +1,43 @@
+import CJumpLabel
+import CJumpLabelSite
+import Glibc
+
+// The C entry points of this copy's `jl_runtime` descriptor (runtime.c),
+// through which other images and other runtime copies reach the primary.
+
+/// A load or unload hook of an image with sites (loader's lock held).
+@_cdecl("jl_rt_image_event")
+func jl_rt_image_event(_ event: UInt32, _ note: UnsafeRawPointer?) {
+  guard let note else { return }
+  switch event {
+  case JL_IMAGE_LOADED: KeyRegistry.shared.imageLoaded(note: note)
+  case JL_IMAGE_UNLOADING: KeyRegistry.shared.imageUnloading(note: note)
+  default: break
+  }
+}
+
+/// A fallback read from another image: the key's count, with the
+/// transient "enable in progress" (-1) reported as enabled.
+@_cdecl("jl_rt_read")
+func jl_rt_read(_ name: UnsafeRawPointer?, _ length: Int64, _ dflt: Int32, _ flags: UInt32) -> Int64 {
+  guard let name, length >= 0 else { return dflt != 0 ? 1 : 0 }
+  let record = FallbackCache.shared.record(
+    pointer: UInt(bitPattern: name), length: Int(length), defaultValue: dflt != 0,
+    verifyName: flags & JL_READ_UNPINNED_NAME != 0)
+  if flags & JL_READ_COUNT_HIT != 0 { record.fallbackHits.wrappingAdd(1, ordering: .relaxed) }
+  let count = record.count.load(ordering: .acquiring)
+  return Int64(count < 0 ? 1 : count)
+}
+
+/// Any other call from another runtime copy: decode, perform, encode. The
+/// reply is malloc'ed; the caller frees it through `free_reply`.
+@_cdecl("jl_rt_call")
+func jl_rt_call(_ request: UnsafeRawPointer?, _ length: Int, _ replyLength: UnsafeMutablePointer<Int>?) -> UnsafeMutableRawPointer? {
+  var r = WireReader(Array(UnsafeRawBufferPointer(start: request, count: length)))
+  var w = WireWriter()
+  RuntimeRequest.decode(&r).performLocally().encode(&w)
+  guard let out = malloc(max(w.bytes.count, 1)) else { return nil }
+  w.bytes.withUnsafeBytes { if let base = $0.baseAddress { _ = memcpy(out, base, $0.count) } }
+  replyLength?.pointee = w.bytes.count
+  return out
+}

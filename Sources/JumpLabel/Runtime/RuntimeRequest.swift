@@ -1,0 +1,128 @@
+import TextPoke
+
+/// A control or query call, as one runtime copy asks it of the primary.
+/// The primary runs its own calls through the same `perform`, unencoded.
+enum RuntimeRequest: Sendable {
+  case control(ControlOperation, KeyReference)
+  case list
+  case info(String)
+  case sites(String)
+  case verify
+  case problems
+  case patchingProblem
+  case images
+
+  /// The boolean and counting forms of a control call.
+  enum ControlOperation: UInt8, Sendable {
+    case enable, disable, increment, decrement
+  }
+
+  func encode(_ w: inout WireWriter) {
+    switch self {
+    case let .control(op, key): w.u8(0); w.u8(op.rawValue); w.string(key.name); w.optionalBool(key.defaultValue)
+    case .list: w.u8(1)
+    case let .info(name): w.u8(2); w.string(name)
+    case let .sites(name): w.u8(3); w.string(name)
+    case .verify: w.u8(4)
+    case .problems: w.u8(5)
+    case .patchingProblem: w.u8(6)
+    case .images: w.u8(7)
+    }
+  }
+
+  static func decode(_ r: inout WireReader) -> RuntimeRequest {
+    switch r.u8() {
+    case 0:
+      let op = ControlOperation(rawValue: r.u8()) ?? .enable
+      return .control(op, KeyReference(name: r.string(), defaultValue: r.optionalBool()))
+    case 1: return .list
+    case 2: return .info(r.string())
+    case 3: return .sites(r.string())
+    case 4: return .verify
+    case 5: return .problems
+    case 6: return .patchingProblem
+    default: return .images
+    }
+  }
+
+  /// Runs the request in this copy's registry (the primary's).
+  func performLocally() -> RuntimeReply {
+    let registry = KeyRegistry.shared
+    do throws(JumpLabelError) {
+      switch self {
+      case let .control(op, key):
+        try registry.withKey(key) { (r) throws(JumpLabelError) in
+          switch op {
+          case .enable: try registry.enableLocked(r)
+          case .disable: try registry.disableLocked(r)
+          case .increment: try registry.incrementLocked(r)
+          case .decrement: try registry.decrementLocked(r)
+          }
+        }
+        return .done
+      case .list:
+        return .infos(registry.list())
+      case let .info(name):
+        return .infos([try registry.withKey(KeyReference(name: name, defaultValue: nil)) { registry.infoLocked($0) }.info])
+      case let .sites(name):
+        return .sites(try registry.sites(named: name))
+      case .verify:
+        return .errors(registry.verifyAll())
+      case .problems:
+        return .errors(registry.allProblems())
+      case .patchingProblem:
+        do {
+          try TextPoke.prepare()
+          return .text(nil)
+        } catch {
+          return .text(error.description)
+        }
+      case .images:
+        return .images(registry.indexedImages().map { StaticKeyImage(path: $0.image, sites: $0.sites, pinned: $0.pinned) })
+      }
+    } catch {
+      return .failed(error)
+    }
+  }
+}
+
+/// The answer to a `RuntimeRequest`.
+enum RuntimeReply: Sendable {
+  case done
+  case failed(JumpLabelError)
+  case infos([StaticKeyInfo])
+  case sites([StaticKeySite])
+  case errors([JumpLabelError])
+  case text(String?)
+  case images([StaticKeyImage])
+
+  func encode(_ w: inout WireWriter) {
+    switch self {
+    case .done: w.u8(0)
+    case let .failed(e): w.u8(1); e.encode(&w)
+    case let .infos(v): w.u8(2); v.encode(&w) { $0.encode(&$1) }
+    case let .sites(v): w.u8(3); v.encode(&w) { $0.encode(&$1) }
+    case let .errors(v): w.u8(4); v.encode(&w) { $0.encode(&$1) }
+    case let .text(v): w.u8(5); w.optionalString(v)
+    case let .images(v): w.u8(6); v.encode(&w) { i, w in w.string(i.path); w.int(i.sites); w.bool(i.pinned) }
+    }
+  }
+
+  static func decode(_ r: inout WireReader) -> RuntimeReply {
+    switch r.u8() {
+    case 0: return .done
+    case 1: return .failed(JumpLabelError.decode(&r))
+    case 2: return .infos(.decode(&r) { StaticKeyInfo.decode(&$0) })
+    case 3: return .sites(.decode(&r) { StaticKeySite.decode(&$0) })
+    case 4: return .errors(.decode(&r) { JumpLabelError.decode(&$0) })
+    case 5: return .text(r.optionalString())
+    default: return .images(.decode(&r) { StaticKeyImage(path: $0.string(), sites: $0.int(), pinned: $0.bool()) })
+    }
+  }
+
+  /// Throws a failure; otherwise returns the reply.
+  func get() throws(JumpLabelError) -> RuntimeReply {
+    if case let .failed(e) = self { throw e }
+    return self
+  }
+}

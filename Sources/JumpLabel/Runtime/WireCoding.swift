@@ -1,0 +1,97 @@
+import TextPoke
+
+// How each value that crosses between runtime copies is written. Each
+// `encode` has its `decode` right below it; keep them in step.
+
+extension TextPokeError {
+  func encode(_ w: inout WireWriter) {
+    switch self {
+    case let .invalidPatch(address, reason): w.u8(0); w.uint(address); w.string(reason)
+    case let .overlappingPatches(first, second): w.u8(1); w.uint(first); w.uint(second)
+    case let .unexpectedBytes(site, expected, found): w.u8(2); w.uint(site.address); w.byteArray(expected); w.byteArray(found)
+    case let .coreSyncUnavailable(reason): w.u8(3); w.string(reason)
+    case let .writerUnavailable(reason): w.u8(4); w.string(reason)
+    case let .trapHandlerUnavailable(errno): w.u8(5); w.int(Int(errno))
+    case .reentrantPatch: w.u8(6)
+    case let .threadsUnresponsive(detail): w.u8(7); w.string(detail)
+    case let .tooManySites(limit): w.u8(8); w.int(limit)
+    }
+  }
+
+  static func decode(_ r: inout WireReader) -> TextPokeError {
+    switch r.u8() {
+    case 0: return .invalidPatch(address: r.uint(), reason: r.string())
+    case 1: return .overlappingPatches(first: r.uint(), second: r.uint())
+    case 2: return .unexpectedBytes(site: CodeLocation(r.uint()), expected: r.byteArray(), found: r.byteArray())
+    case 3: return .coreSyncUnavailable(reason: r.string())
+    case 4: return .writerUnavailable(reason: r.string())
+    case 5: return .trapHandlerUnavailable(errno: Int32(truncatingIfNeeded: r.int()))
+    case 6: return .reentrantPatch
+    case 7: return .threadsUnresponsive(detail: r.string())
+    default: return .tooManySites(limit: r.int())
+    }
+  }
+}
+
+extension JumpLabelError {
+  func encode(_ w: inout WireWriter) {
+    switch self {
+    case let .unknownKey(name): w.u8(0); w.string(name)
+    case let .conflictingDefaults(key, declared, recorded): w.u8(1); w.string(key); w.bool(declared); w.bool(recorded)
+    case let .unexpectedSite(key, site, expected, found): w.u8(2); w.string(key); w.uint(site.address); w.byteArray(expected); w.byteArray(found)
+    case let .underflow(key): w.u8(3); w.string(key)
+    case let .heldByIncrements(key, count): w.u8(4); w.string(key); w.int(count)
+    case let .reentrantControl(key): w.u8(5); w.string(key)
+    case let .patch(key, error): w.u8(6); w.string(key); error.encode(&w)
+    }
+  }
+
+  static func decode(_ r: inout WireReader) -> JumpLabelError {
+    switch r.u8() {
+    case 0: return .unknownKey(r.string())
+    case 1: return .conflictingDefaults(key: r.string(), declared: r.bool(), recorded: r.bool())
+    case 2: return .unexpectedSite(key: r.string(), site: CodeLocation(r.uint()), expected: r.byteArray(), found: r.byteArray())
+    case 3: return .underflow(key: r.string())
+    case 4: return .heldByIncrements(key: r.string(), count: r.int())
+    case 5: return .reentrantControl(key: r.string())
+    default: return .patch(key: r.string(), TextPokeError.decode(&r))
+    }
+  }
+}
+
+extension StaticKeyInfo {
+  func encode(_ w: inout WireWriter) {
+    w.string(name); w.bool(state); w.int(count); w.int(sites); w.bool(defaultValue); w.int(fallbackHits)
+    w.optionalString(problem)
+  }
+
+  static func decode(_ r: inout WireReader) -> StaticKeyInfo {
+    StaticKeyInfo(
+      name: r.string(), state: r.bool(), count: r.int(), sites: r.int(), defaultValue: r.bool(),
+      fallbackHits: r.int(), problem: r.optionalString())
+  }
+}
+
+extension StaticKeySite {
+  func encode(_ w: inout WireWriter) {
+    w.string(key); w.uint(address); w.uint(target); w.bool(likely); w.string(image)
+  }
+
+  static func decode(_ r: inout WireReader) -> StaticKeySite {
+    StaticKeySite(key: r.string(), address: r.uint(), target: r.uint(), likely: r.bool(), image: r.string())
+  }
+}
+
+extension Array {
+  func encode(_ w: inout WireWriter, _ element: (Element, inout WireWriter) -> Void) {
+    w.int(count)
+    for e in self { element(e, &w) }
+  }
+
+  static func decode(_ r: inout WireReader, _ element: (inout WireReader) -> Element) -> [Element] {
+    let n = r.int()
+    var out: [Element] = []
+    for _ in 0..<Swift.max(0, n) { out.append(element(&r)) }
+    return out
+  }
+}

@@ -1,0 +1,168 @@
+import Foundation
+import Glibc
+import JumpLabel
+import Synchronization
+
+/// The churn keys: the same names the C library's sites use.
+enum ChurnKeys {
+  static let all: [StaticKey] = [
+    StaticKey("churn.k0"), StaticKey("churn.k1"), StaticKey("churn.k2", default: true), StaticKey("churn.k3", default: true),
+  ]
+}
+
+/// dlopen/dlclose churn: one thread loads and unloads the C fixture library
+/// (512 sites of the four churn keys) in a loop, one thread toggles the
+/// keys continuously, and workers call into the library whenever it is
+/// loaded, each call checked for linearizability (StressProbe). This is the
+/// lock-order stress test: every load and unload runs our hooks under the
+/// loader's lock while the toggler holds the registry and patch locks.
+final class DlopenChurn: @unchecked Sendable {
+  // @unchecked: `call`/`functions` are guarded by `rwlock`; the rest is atomic.
+  typealias ChurnCall = @convention(c) (UInt32) -> UInt32
+
+  let path: String
+  let probe: StressProbe
+  private let rwlock = UnsafeMutablePointer<pthread_rwlock_t>.allocate(capacity: 1)
+  private var call: ChurnCall?
+  private var functions: UInt32 = 1
+  let loads = Atomic<Int>(0), unloads = Atomic<Int>(0), toggles = Atomic<Int>(0)
+  /// Unloads after which the loader really had unmapped the library.
+  let unmapped = Atomic<Int>(0)
+  let executions = Atomic<Int>(0), checks = Atomic<Int>(0), violations = Atomic<Int>(0)
+  private let failures = Mutex<[String]>([])
+  private let stopFlag = Atomic<Bool>(false)
+
+  init(path: String) {
+    self.path = path
+    var initial: UInt16 = 0
+    for (i, k) in ChurnKeys.all.enumerated() where k.state { initial |= 1 << i }
+    probe = StressProbe(initial: initial)
+    var attr = pthread_rwlockattr_t()
+    pthread_rwlockattr_init(&attr)
+    // Writer preference: readers run constantly and would starve dlclose.
+    pthread_rwlockattr_setkind_np(&attr, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
+    rwlock.initialize(to: pthread_rwlock_t())
+    pthread_rwlock_init(rwlock, &attr)
+  }
+
+  /// Everything that went wrong.
+  var errors: [String] { failures.withLock { $0 } }
+  func fail(_ s: String) { failures.withLock { if $0.count < 20 { $0.append(s) } } }
+
+  /// Sum of all counters: what the watchdog watches.
+  var progress: Int { loads.load(ordering: .relaxed) + toggles.load(ordering: .relaxed) + unloads.load(ordering: .relaxed) }
+
+  func stop() { stopFlag.store(true, ordering: .relaxed) }
+  var stopped: Bool { stopFlag.load(ordering: .relaxed) }
+
+  /// The loader thread's loop.
+  func loadLoop() {
+    while !stopped {
+      do {
+        let lib = try OpenedLibrary.open(path)
+        let f = try lib.function("churn_call", as: ChurnCall.self)
+        let n = try lib.function("churn_function_count", as: (@convention(c) () -> UInt32).self)()
+        pthread_rwlock_wrlock(rwlock)
+        call = f
+        functions = n
+        pthread_rwlock_unlock(rwlock)
+        loads.add(1, ordering: .relaxed)
+        usleep(UInt32.random(in: 200...3000))
+        pthread_rwlock_wrlock(rwlock)
+        call = nil
+        pthread_rwlock_unlock(rwlock)
+        lib.close()
+        unloads.add(1, ordering: .relaxed)
+        if !OpenedLibrary.isLoaded(path) { unmapped.add(1, ordering: .relaxed) }
+      } catch {
+        fail("\(error)")
+        return
+      }
+    }
+  }
+
+  /// A worker thread's loop: call into the library while it is loaded.
+  func workLoop() {
+    var i: UInt32 = 0
+    var n = 0, checked = 0, violated = 0
+    while !stopped {
+      pthread_rwlock_rdlock(rwlock)
+      let loaded = call != nil
+      if let f = call {
+        for _ in 0..<64 {
+          let index = i % functions
+          i &+= 1
+          var wrongFunction = false
+          let outcome = probe.check({
+            let r = f(index)
+            wrongFunction = r >> 8 != index
+            return UInt16(r & 0xf)
+          }, keys: 0xf)
+          if wrongFunction { fail("churn_call(\(index)) ran another function") }
+          n += 1
+          switch outcome {
+          case .unchecked: break
+          case .agreed: checked += 1
+          case .violated: checked += 1; violated += 1
+          }
+        }
+      }
+      pthread_rwlock_unlock(rwlock)
+      if !loaded { sched_yield() }
+    }
+    executions.add(n, ordering: .relaxed)
+    checks.add(checked, ordering: .relaxed)
+    violations.add(violated, ordering: .relaxed)
+  }
+
+  /// The toggler's loop: flip the churn keys round-robin.
+  func toggleLoop() {
+    var states = probe.expected
+    var k = 0
+    while !stopped {
+      let on = states & (1 << k) == 0
+      probe.beginToggle()
+      do {
+        try ChurnKeys.all[k].set(on)
+      } catch {
+        probe.endToggle(states: states)
+        fail("toggle of \(ChurnKeys.all[k]) failed: \(error)")
+        return
+      }
+      if on { states |= 1 << k } else { states &= ~(1 << k) }
+      probe.endToggle(states: states)
+      probe.settle()
+      toggles.add(1, ordering: .relaxed)
+      k = (k + 1) % ChurnKeys.all.count
+    }
+  }
+
+  /// After the loops stopped: load the library once more and check that
+  /// each of its sites holds its key's instruction, then unload it and
+  /// check that it is gone from the loader and from the index.
+  func finalCheck() -> (sitesChecked: Int, sitesWrong: Int) {
+    var checked = 0, wrong = 0
+    do {
+      let lib = try OpenedLibrary.open(path)
+      for k in ChurnKeys.all {
+        let mine = try StaticKeys.sites(named: k.nameString).filter { $0.image == path }
+        if mine.count != 128 { fail("\(k): \(mine.count) indexed sites in \(path), expected 128") }
+        for s in mine {
+          checked += 1
+          if s.currentBytes != s.expectedBytes(enabled: k.state) {
+            wrong += 1
+            fail("\(s) does not hold the instruction for \(k) = \(k.state)")
+          }
+        }
+      }
+      lib.close()
+      if OpenedLibrary.isLoaded(path) { fail("\(path) is still loaded after dlclose") }
+      for k in ChurnKeys.all where try StaticKeys.sites(named: k.nameString).contains(where: { $0.image == path }) {
+        fail("\(k) still indexes sites of the unloaded \(path)")
+      }
+    } catch {
+      fail("\(error)")
+    }
+    return (checked, wrong)
+  }
+}

@@ -1,0 +1,92 @@
+import ArgumentParser
+import CJumpLabelCLI
+import Foundation
+import Glibc
+import JumpLabel
+import TextPoke
+
+/// `jumplabel exercise-libraries`: the shared-library scenarios, run in a
+/// child process by the tests (a process can load a pinned library once).
+/// Prints one line per check; exits 0 if all passed, 1 if one failed, 3 if
+/// the watchdog found a deadlock.
+struct LibrariesCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "exercise-libraries", abstract: "Shared-library scenarios (for the tests).", shouldDisplay: false)
+
+  enum Scenario: String, ExpressibleByArgument { case pair, churn }
+
+  enum Fault: String, ExpressibleByArgument {
+    /// Load hooks do nothing (negative control of the load-time patching).
+    case ignoreLoads = "ignore-loads"
+    /// Unload hooks do nothing (negative control of the unload handling).
+    case ignoreUnloads = "ignore-unloads"
+    /// Every batch calls dlopen while holding the registry and patch locks:
+    /// the lock-order violation, to prove the watchdog catches the deadlock.
+    case loaderUnderLock = "loader-under-lock"
+  }
+
+  @Argument var scenario: Scenario
+  @Option var duration = 3.0
+  @Option var threads = 2
+  @Option(help: "Seconds without progress before the watchdog fails the run.") var watchdog = 15.0
+  @Option var fault: Fault?
+
+  func run() throws {
+    _ = jl_cli_die_with_parent()
+    switch fault {
+    case .ignoreLoads?: StaticKeys._injectImageEventFaults(.ignoreLoads)
+    case .ignoreUnloads?: StaticKeys._injectImageEventFaults(.ignoreUnloads)
+    case .loaderUnderLock?, nil: break
+    }
+    let lines: [String]
+    switch scenario {
+    case .pair: lines = try LibraryPair().run()
+    case .churn: lines = try runChurn()
+    }
+    for l in lines { print(l) }
+    fflush(nil)
+    if lines.contains(where: { $0.hasPrefix("FAIL") }) { throw ExitCode(1) }
+  }
+
+  private func runChurn() throws -> [String] {
+    let churn = DlopenChurn(path: try FixtureLibrary.churn.requireBuilt())
+    if fault == .loaderUnderLock {
+      let path = churn.path
+      TextPoke._setBatchHook {
+        // Deliberately wrong: the loader's lock, taken under ours.
+        if let h = dlopen(path, RTLD_LAZY | RTLD_NOLOAD) { dlclose(h) }
+      }
+    }
+    let dog = Watchdog(limit: watchdog, what: "dlopen churn") { churn.progress }
+    dog.start()
+    let done = DispatchGroup()
+    func spawn(_ body: @escaping @Sendable () -> Void) {
+      done.enter()
+      Thread { body(); done.leave() }.start()
+    }
+    spawn { churn.loadLoop() }
+    spawn { churn.toggleLoop() }
+    for _ in 0..<max(1, threads) { spawn { churn.workLoop() } }
+    usleep(UInt32(duration * 1e6))
+    churn.stop()
+    done.wait()
+    let (sitesChecked, sitesWrong) = churn.finalCheck()
+    dog.stop()
+    TextPoke._setBatchHook(nil)
+
+    var lines: [String] = []
+    func check(_ ok: Bool, _ what: String) { lines.append((ok ? "ok   " : "FAIL ") + what) }
+    let loads = churn.loads.load(ordering: .relaxed), unloads = churn.unloads.load(ordering: .relaxed)
+    let toggles = churn.toggles.load(ordering: .relaxed)
+    let checks = churn.checks.load(ordering: .relaxed), violations = churn.violations.load(ordering: .relaxed)
+    let unmapped = churn.unmapped.load(ordering: .relaxed)
+    check(loads > 0 && unloads > 0 && unmapped == unloads,
+          "\(loads) loads, \(unloads) unloads of \(churn.path), \(unmapped) of them really unmapped it")
+    check(toggles > 0, "\(toggles) toggles of the churn keys meanwhile")
+    check(checks > 0, "\(churn.executions.load(ordering: .relaxed)) calls into the library, \(checks) checked against a returned toggle")
+    check(violations == 0, "\(violations) linearizability violations")
+    check(sitesChecked == 512 && sitesWrong == 0, "after a final load \(sitesChecked - sitesWrong)/\(sitesChecked) of its sites hold their key's instruction")
+    for e in churn.errors { check(false, e) }
+    return lines
+  }
+}

@@ -1,0 +1,1 @@
+// Library A's initializer (no public declarations).

@@ -1,0 +1,1 @@
+// Library B's initializer (no public declarations).
