@@ -35,8 +35,19 @@ func spawn(_ path: String, _ args: [String], env: [String: String] = [:],
   defer { pthread_sigmask(SIG_SETMASK, &old, nil) }
   try p.run()
   whileRunning?(p)
+  // Both pipes at once: a child that fills one while we wait on the other
+  // would block forever (a thread dump on stderr is tens of kilobytes).
+  final class Box: @unchecked Sendable { var data = Data() }
+  let errData = Box()
+  let errDone = DispatchSemaphore(value: 0)
+  let errHandle = err.fileHandleForReading
+  Thread {
+    errData.data = errHandle.readDataToEndOfFile()
+    errDone.signal()
+  }.start()
   let o = out.fileHandleForReading.readDataToEndOfFile()
-  let x = err.fileHandleForReading.readDataToEndOfFile()
+  errDone.wait()
+  let x = errData.data
   p.waitUntilExit()
   return ChildRun(status: p.terminationStatus, signalled: p.terminationReason == .uncaughtSignal,
                   stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: x, as: UTF8.self))

@@ -58,17 +58,27 @@ final class Watchdog: Sendable {
 
   /// `gdb -batch -p PID -ex "thread apply all bt"`, output to stderr.
   private func runGDB(_ pid: pid_t) -> Bool {
-    let args = ["gdb", "-nx", "-batch", "-p", "\(pid)", "-ex", "thread apply all bt"]
+    let args = ["gdb", "-nx", "-batch", "-iex", "set complaints 0", "-p", "\(pid)", "-ex", "thread apply all bt"]
     var cargs = args.map { strdup($0) } + [nil]
     defer { for a in cargs { free(a) } }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_adddup2(&actions, 2, 1)  // the dump goes to stderr
+    posix_spawn_file_actions_adddup2(&actions, 2, 1)  // the dump goes to our stderr,
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)  // gdb's chatter nowhere
     var child: pid_t = 0
     guard posix_spawnp(&child, "gdb", &actions, nil, &cargs, environ) == 0 else { return false }
+    // Bounded: a gdb that hangs must not turn a caught deadlock into a hang.
     var status: Int32 = 0
-    waitpid(child, &status, 0)
+    let deadline = monotonicNanoseconds() + 60_000_000_000
+    while waitpid(child, &status, WNOHANG) == 0 {
+      if monotonicNanoseconds() > deadline {
+        kill(child, SIGKILL)
+        waitpid(child, &status, 0)
+        return false
+      }
+      usleep(50_000)
+    }
     return status == 0
   }
 }

@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+
+/// Sites in shared libraries, with the libraries this package builds
+/// (Tests/SharedLibraries), loaded for real with dlopen in a child process
+/// (`jumplabel exercise-libraries`): a pinned Swift library stays loaded
+/// for the rest of a process, so each scenario needs a fresh one. The
+/// fixture libraries are optimised in every configuration, so these tests
+/// check real NOP/JMP sites in debug runs too.
+@Suite(.serialized) struct SharedLibraryTests {
+  static func libraries(_ args: [String]) throws -> ChildRun {
+    try spawn(StressCommandTests.tool, ["exercise-libraries"] + args, env: ["SWIFT_BACKTRACE": "enable=no"])
+  }
+
+  static func failures(_ r: ChildRun) -> [String] {
+    r.stdout.split(separator: "\n").filter { $0.hasPrefix("FAIL") }.map(String.init)
+  }
+
+  /// Library A inverts keys in its initializer; library B, loaded after,
+  /// sees the inverted states in its own constructor, follows toggles made
+  /// from the executable and through its own runtime copy, and survives
+  /// dlclose and reload (pinned: it holds Swift code).
+  @Test func libraryPairSeesKeysFromItsFirstInstruction() throws {
+    let r = try Self.libraries(["pair"])
+    #expect(r.status == 0 && !r.signalled, "\(r.stdout)\(r.stderr)")
+    #expect(Self.failures(r).isEmpty, "\(r.stdout)")
+    #expect(r.stdout.contains("ok   B's sites, run by B's constructor inside dlopen, saw the inverted states"), "\(r.stdout)")
+    #expect(r.stdout.contains("ok   dlclose(B) leaves the pinned B loaded"), "\(r.stdout)")
+  }
+
+  /// Negative control: without the load hook, B's constructor runs its
+  /// sites in their compiled-in state, and the check above catches it.
+  @Test func libraryPairCheckFailsWithoutTheLoadHook() throws {
+    let r = try Self.libraries(["pair", "--fault", "ignore-loads"])
+    #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
+    #expect(Self.failures(r).contains { $0.contains("B's constructor inside dlopen") }, "\(r.stdout)")
+  }
+
+  /// The churn stress: toggles, dlopen/dlclose of a C library with 512
+  /// sites (really unmapped each time), workers calling into it, checked
+  /// for linearizability, under a watchdog that fails with a thread dump.
+  @Test func dlopenChurnKeepsSitesRightAndNeverDeadlocks() throws {
+    let r = try Self.libraries(["churn", "--duration", "3", "--watchdog", "20"])
+    #expect(r.status == 0 && !r.signalled, "\(r.stdout)\(r.stderr)")
+    #expect(Self.failures(r).isEmpty, "\(r.stdout)")
+    #expect(r.stdout.contains("0 linearizability violations"), "\(r.stdout)")
+    #expect(r.stdout.contains("512/512 of its sites"), "\(r.stdout)")
+  }
+
+  /// Negative controls of the churn: a load hook that does nothing leaves
+  /// new copies of the library in the wrong state (violations); an unload
+  /// hook that does nothing leaves stale sites in the index (a toggle finds
+  /// foreign bytes where a site was, or the reloaded library is not
+  /// re-indexed).
+  @Test func dlopenChurnCatchesMissingHooks() throws {
+    let loads = try Self.libraries(["churn", "--duration", "2", "--fault", "ignore-loads"])
+    #expect(loads.status == 1, "\(loads.stdout)\(loads.stderr)")
+    #expect(Self.failures(loads).contains { $0.contains("linearizability violations") }, "\(loads.stdout)")
+    let unloads = try Self.libraries(["churn", "--duration", "2", "--fault", "ignore-unloads"])
+    let caught = unloads.signalled || (unloads.status == 1 && !Self.failures(unloads).isEmpty)
+    #expect(caught, "the stale index went unnoticed: \(unloads.stdout)\(unloads.stderr)")
+  }
+
+  /// Negative control of the lock order and of the watchdog: a patcher that
+  /// calls dlopen while holding the registry and patch locks deadlocks
+  /// against dlclose (the seed's hang), and the watchdog ends the process
+  /// with exit status 3 and a thread dump instead of hanging.
+  @Test func lockOrderViolationDeadlocksAndTheWatchdogSaysSo() throws {
+    let r = try Self.libraries(["churn", "--duration", "3", "--watchdog", "3", "--fault", "loader-under-lock"])
+    #expect(r.status == 3, "no deadlock detected: \(r.stdout)\(r.stderr)")
+    #expect(r.stderr.contains("watchdog: FAIL (deadlock in dlopen churn)"), "\(r.stderr)")
+    if HardeningTests.gdb != nil {
+      // The dump shows both halves of the cycle.
+      #expect(r.stderr.contains("_dl_open") && r.stderr.contains("jl_image_hook"), "\(r.stderr.suffix(4000))")
+    }
+  }
+}
