@@ -1,5 +1,6 @@
 import Foundation
 import JumpLabel
+import TextPoke
 
 /// The kernel's base/test module pair, with dlopen: library A inverts keys
 /// in its initializer; library B, loaded after, must see the inverted
@@ -7,9 +8,12 @@ import JumpLabel
 /// later toggle, whoever makes it, and survive dlclose and reload.
 struct LibraryPair {
   // The pair's keys (Tests/SharedLibraries/PairKeys), declared here by name.
-  static let one = StaticKey("pair.one")
-  static let two = StaticKey("pair.two", default: true)
-  static let three = StaticKey("pair.three")
+  static var one: StaticKey { StaticKey("pair.one") }
+  static var two: StaticKey { StaticKey("pair.two", default: true) }
+  static var three: StaticKey { StaticKey("pair.three") }
+
+  /// A site of pair.three in this executable (a NOP in a release build).
+  @inline(never) static func threeHere() -> Bool { Self.three.isEnabled }
 
   /// pairExpectedBits in PairKeys: both layouts of each key.
   static func bits(_ one: Bool, _ two: Bool, _ three: Bool) -> UInt32 {
@@ -45,9 +49,14 @@ struct LibraryPair {
     let bSites = try b.function("pair_b_sites", as: Bits.self)
     check(bSites() == Self.bits(true, false, false), "B's sites after dlopen returned: \(hex(bSites()))")
 
+    let imagesOfThree = Set(try StaticKeys.sites(named: Self.three.nameString).map(\.image))
+    let before = TextPoke.statistics
     try Self.three.enable()
-    check(aSites() == Self.bits(true, false, true) && bSites() == Self.bits(true, false, true),
+    let after = TextPoke.statistics
+    check(aSites() == Self.bits(true, false, true) && bSites() == Self.bits(true, false, true) && Self.threeHere(),
           "a toggle by the executable reaches A and B: \(hex(aSites())), \(hex(bSites()))")
+    check(after.batches - before.batches == 1 && after.syncs - before.syncs == 3,
+          "it patched the sites of \(imagesOfThree.count) images in \(after.batches - before.batches) batch, \(after.syncs - before.syncs) syncs")
 
     let bSet = try b.function("pair_b_set", as: (@convention(c) (Int32, Int32) -> Int32).self)
     let bState = try b.function("pair_b_state", as: (@convention(c) (Int32) -> Int32).self)

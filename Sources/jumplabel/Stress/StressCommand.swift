@@ -35,6 +35,9 @@ struct StressCommand: ParsableCommand {
   @Flag(help: "Continuously start and end short-lived threads that execute the sites.")
   var threadChurn = false
 
+  @Flag(help: "Also dlopen/dlclose a C library with 512 sites in a loop while its keys are toggled and threads call into it (needs `swift build` to have built the package's libraries).")
+  var dlopenChurn = false
+
   @Option(help: "textpoke (the real engine) or unsafe-direct (the negative control).")
   var patcher: PatcherKind = .textpoke
 
@@ -49,6 +52,14 @@ struct StressCommand: ParsableCommand {
   }
 
   func run() throws {
+    if dlopenChurn {
+      do {
+        _ = try FixtureLibrary.churn.requireBuilt()
+      } catch {
+        FileHandle.standardError.write(Data("jumplabel stress: --dlopen-churn: \(error)\n".utf8))
+        throw ExitCode(2)
+      }
+    }
     var plug: HotPlug?
     if hotplug {
       do {
@@ -100,6 +111,7 @@ struct Supervisor {
     var args = ["stress-worker", "--duration", "\(command.duration)", "--threads", "\(command.threads)",
                 "--sites", "\(command.sites)", "--keys", "\(command.keys)", "--patcher", command.patcher.rawValue]
     if command.threadChurn { args.append("--thread-churn") }
+    if command.dlopenChurn { args.append("--dlopen-churn") }
     if isatty(STDERR_FILENO) != 0 && !command.json { args.append("--progress") }
     child.arguments = args
     var env = ProcessInfo.processInfo.environment
@@ -211,6 +223,9 @@ extension StressReport {
       "  traps              \(trapsEmulated) emulated, \(staleTraps) stale, \(handlerRetries) handler retries, \(retireWaits) retire waits",
       "  thread churn       \(churnThreadsStarted) started, \(churnThreadsExited) exited",
       "  max worker stall   \(f(maxStallMicroseconds)) µs",
+      dlopenChurn
+        ? "  dlopen churn       \(dlopenLoads) loads (\(dlopenUnmapped) really unmapped), \(dlopenToggles) toggles, \(dlopenCalls) calls (\(dlopenChecked) checked), violations \(dlopenViolations), final \(dlopenSitesVerified - dlopenSitesWrong)/\(dlopenSitesVerified) sites right"
+        : "  dlopen churn       not exercised (--dlopen-churn)",
       hotplugRequested
         ? "  cpu hot-plug       \(hotplugCycles) cycles of CPU \(hotplugCPUs.map(String.init).joined(separator: ",")) off/on, \(hotplugErrors) write errors, all online at end: \(cpusOnlineAtEnd)"
         : "  cpu hot-plug       not exercised (run as root with --hotplug)",

@@ -24,6 +24,15 @@ struct StressReport: Codable, Sendable {
   var churnThreadsStarted = 0
   var churnThreadsExited = 0
   var maxStallMicroseconds = 0.0
+  var dlopenChurn = false
+  var dlopenLoads = 0
+  var dlopenUnmapped = 0
+  var dlopenToggles = 0
+  var dlopenCalls = 0
+  var dlopenChecked = 0
+  var dlopenViolations = 0
+  var dlopenSitesVerified = 0
+  var dlopenSitesWrong = 0
   var hotplugRequested = false
   var hotplugCycles = 0
   var hotplugErrors = 0

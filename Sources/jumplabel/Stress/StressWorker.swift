@@ -17,6 +17,7 @@ struct StressWorkerCommand: ParsableCommand {
   @Option var sites: Int
   @Option var keys: Int
   @Flag var threadChurn = false
+  @Flag var dlopenChurn = false
   @Option var patcher: PatcherKind = .textpoke
   @Flag var progress = false
 
@@ -27,10 +28,11 @@ struct StressWorkerCommand: ParsableCommand {
     sigemptyset(&set)
     sigaddset(&set, SIGTERM)
     pthread_sigmask(SIG_UNBLOCK, &set, nil)
-    let report = StressWorkload(
+    var workload = StressWorkload(
       duration: duration, threads: threads, sites: sites, keys: keys,
-      threadChurn: threadChurn, patcher: patcher, progress: progress
-    ).run()
+      threadChurn: threadChurn, patcher: patcher, progress: progress)
+    if dlopenChurn { workload.dlopenLibrary = try FixtureLibrary.churn.requireBuilt() }
+    let report = workload.run()
     let data = try JSONEncoder().encode(report)
     FileHandle.standardOutput.write(data)
     FileHandle.standardOutput.write(Data("\n".utf8))
@@ -58,6 +60,8 @@ struct StressWorkload {
   var maxToggles = Int.max
   /// Adds a worker thread that blocks SIGTRAP.
   var sigtrapBlockingWorker = false
+  /// Runs the dlopen churn (Libraries/DlopenChurn.swift) on this library too.
+  var dlopenLibrary: String?
 
   /// The workload functions selected by `--sites`.
   var functions: ArraySlice<(run: @Sendable () -> UInt16, keys: UInt16)> {
@@ -144,6 +148,18 @@ struct StressWorkload {
       }.start()
     }
 
+    // The dlopen churn: its own loader, toggler and caller threads, under a
+    // watchdog that turns a deadlock into a thread dump and exit status 3.
+    let churn = dlopenLibrary.map { DlopenChurn(path: $0) }
+    let dog = churn.map { c in Watchdog(limit: 30, what: "dlopen churn") { c.progress } }
+    dog?.start()
+    if let churn {
+      for body in [churn.loadLoop, churn.toggleLoop, churn.workLoop] {
+        finished.enter()
+        Thread { body(); finished.leave() }.start()
+      }
+    }
+
     // The toggler: this thread.
     let start = monotonicNanoseconds()
     let end = start + Int(duration * 1e9)
@@ -182,7 +198,26 @@ struct StressWorkload {
     }
     let elapsed = Double(monotonicNanoseconds() - start) / 1e9
     probe.stop.store(true, ordering: .relaxed)
+    churn?.stop()
     finished.wait()
+    if let churn {
+      let (verified, wrong) = churn.finalCheck()
+      dog?.stop()
+      report.dlopenChurn = true
+      report.dlopenLoads = churn.loads.load(ordering: .relaxed)
+      report.dlopenUnmapped = churn.unmapped.load(ordering: .relaxed)
+      report.dlopenToggles = churn.toggles.load(ordering: .relaxed)
+      report.dlopenCalls = churn.executions.load(ordering: .relaxed)
+      report.dlopenChecked = churn.checks.load(ordering: .relaxed)
+      report.dlopenViolations = churn.violations.load(ordering: .relaxed)
+      report.dlopenSitesVerified = verified
+      report.dlopenSitesWrong = wrong
+      report.errors += churn.errors.map { "dlopen churn: \($0)" }
+      if report.dlopenViolations > 0 { report.errors.append("dlopen churn: \(report.dlopenViolations) linearizability violations") }
+      if report.dlopenLoads == 0 || report.dlopenUnmapped != report.dlopenLoads {
+        report.errors.append("dlopen churn: \(report.dlopenLoads) loads but \(report.dlopenUnmapped) real unmaps")
+      }
+    }
     if progress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
 
     // Every site ends in the state its key says.
