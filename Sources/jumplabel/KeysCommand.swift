@@ -10,6 +10,9 @@ struct KeysCommand: ParsableCommand {
   @Flag(help: "Also list every site with its address and current bytes.")
   var sites = false
 
+  @Flag(help: "Also list the loaded images whose sites are indexed.")
+  var images = false
+
   func run() throws {
     _ = stressFunctions.count  // make sure the workload's keys are known
     for k in StressKeys.all { _ = k.state }
@@ -20,6 +23,9 @@ struct KeysCommand: ParsableCommand {
           print("  \(s)  bytes \(s.currentBytes.map { String($0, radix: 16) }.joined(separator: " "))")
         }
       }
+    }
+    if images {
+      for image in StaticKeys.images() { print("image \(image)") }
     }
     do {
       print("writer: \(try TextPoke.prepare())")

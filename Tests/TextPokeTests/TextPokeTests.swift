@@ -24,6 +24,20 @@ import Testing
     #expect(try TextPoke.apply([TextPatch(address: page.siteA, expected: nop5, replacement: nop5)]).syncs == 0)
   }
 
+  /// What the registry does when an image is unloaded: its sites leave the
+  /// late-trap history, once, and the addresses can be patched again (an
+  /// image reloaded at the same address).
+  @Test func forgottenSitesLeaveTheLateTrapHistory() throws {
+    _ = try TextPoke.apply([TextPatch(address: page.siteA, expected: nop5, replacement: jmpA)])
+    _ = try TextPoke.apply([TextPatch(address: page.siteA, expected: jmpA, replacement: nop5)])
+    let range = page.base..<page.base + 4096
+    #expect(TextPoke.forgetSites(in: range) >= 1, "the patched site was not in the history")
+    #expect(TextPoke.forgetSites(in: range) == 0, "a site was forgotten twice")
+    _ = try TextPoke.apply([TextPatch(address: page.siteA, expected: nop5, replacement: jmpA)])
+    #expect(page.callA() == 1)
+    #expect(TextPoke.forgetSites(in: range) >= 1, "a re-patched site did not re-enter the history")
+  }
+
   @Test func oneBatchOfManySitesStillTakesThreeSyncs() throws {
     let on = try TextPoke.apply([
       TextPatch(address: page.siteA, expected: nop5, replacement: jmpA),
