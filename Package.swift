@@ -12,6 +12,7 @@ let package = Package(
     .library(name: "JumpLabelTestPairA", type: .dynamic, targets: ["PairA"]),
     .library(name: "JumpLabelTestPairB", type: .dynamic, targets: ["PairB"]),
     .library(name: "JumpLabelTestChurn", type: .dynamic, targets: ["ChurnSites"]),
+    .library(name: "JumpLabelTestLinkedC", type: .dynamic, targets: ["LinkedCSites"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -41,7 +42,11 @@ let package = Package(
     .target(name: "PairBInit", path: "Tests/SharedLibraries/PairBInit"),
     .target(name: "PairB", dependencies: ["JumpLabel", "PairKeys", "PairBInit"], path: "Tests/SharedLibraries/PairB",
             swiftSettings: [.unsafeFlags(["-O"])]),
+    // Linked without swiftrt.o (-nostartfiles): otherwise the Swift runtime
+    // keeps a pointer into the library after dlclose, and it is pinned.
     .target(name: "ChurnSites", dependencies: ["CJumpLabelSite"], path: "Tests/SharedLibraries/ChurnSites",
+            cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.unsafeFlags(["-nostartfiles"])]),
+    .target(name: "LinkedCSites", dependencies: ["CJumpLabelSite"], path: "Tests/SharedLibraries/LinkedCSites",
             cSettings: [.unsafeFlags(["-O2"])]),
     // C shim of the command-line tool (prctl).
     .target(name: "CJumpLabelCLI"),

@@ -9,18 +9,22 @@
 #include <string.h>
 #include <unistd.h>
 
-// 1 if the ELF file at `path` has a non-empty Swift metadata section
-// (swift5_typeref, swift5_fieldmd, swift5_type_metadata, ...), 0 if it has
-// none, -1 if the file cannot be read. Section headers are not mapped, so
-// this reads them from the file. SwiftPM links swiftrt.o and libswiftCore
-// into C-only libraries too, so only non-empty metadata says "Swift code".
-static int file_has_swift_metadata(const char *path) {
+// 1 if the ELF file at `path` holds Swift code or is registered with the
+// Swift runtime, 0 if not, -1 if the file cannot be read. Section headers are
+// not mapped, so this reads them from the file. Two signs:
+// - a non-empty Swift metadata section (swift5_typeref, swift5_fieldmd, ...);
+// - an import of swift_addNewDSOImage: the image was linked with swiftrt.o,
+//   whose constructor hands the Swift runtime a pointer into the image that
+//   is never taken back, so unmapping the image leaves the runtime a
+//   dangling pointer. SwiftPM links swiftrt.o into C-only libraries too
+//   (unless they are linked with -nostartfiles).
+static int file_holds_swift(const char *path) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
   int result = -1;
   ElfW(Ehdr) eh;
   ElfW(Shdr) *sh = NULL;
-  char *names = NULL;
+  char *names = NULL, *dynstr = NULL;
   if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
       eh.e_shentsize != sizeof(ElfW(Shdr)) || eh.e_shnum == 0 || eh.e_shstrndx >= eh.e_shnum)
     goto out;
@@ -32,16 +36,24 @@ static int file_has_swift_metadata(const char *path) {
     goto out;
   names[strs->sh_size] = 0;
   result = 0;
-  for (unsigned i = 0; i < eh.e_shnum; i++) {
+  for (unsigned i = 0; i < eh.e_shnum && result == 0; i++) {
     if (sh[i].sh_name >= strs->sh_size || sh[i].sh_size == 0) continue;
     const char *n = names + sh[i].sh_name;
     if (strcmp(n, "swift5_typeref") == 0 || strcmp(n, "swift5_fieldmd") == 0 ||
         strcmp(n, "swift5_type_metadata") == 0 || strcmp(n, "swift5_protocol_conformances") == 0) {
       result = 1;
-      break;
+    } else if (strcmp(n, ".dynstr") == 0 && sh[i].sh_size < (64u << 20)) {
+      static const char needle[] = "swift_addNewDSOImage";
+      if ((dynstr = malloc(sh[i].sh_size)) == NULL ||
+          pread(fd, dynstr, sh[i].sh_size, (off_t)sh[i].sh_offset) != (ssize_t)sh[i].sh_size) {
+        result = -1;
+        break;
+      }
+      if (memmem(dynstr, sh[i].sh_size, needle, sizeof needle) != NULL) result = 1;  // with its NUL
     }
   }
 out:
+  free(dynstr);
   free(names);
   free(sh);
   close(fd);
@@ -66,10 +78,10 @@ static int links_swift_core(const jl_phdr_info *image) {
 
 int jl_image_is_swift(const jl_phdr_info *image) {
   if (image->name == NULL || image->name[0] == 0) return 1;  // the executable: never unloaded anyway
-  int metadata = file_has_swift_metadata(image->name);
+  int swift = file_holds_swift(image->name);
   // Unreadable file: be conservative, treat any image that links the
   // Swift runtime as Swift.
-  return metadata >= 0 ? metadata : links_swift_core(image);
+  return swift >= 0 ? swift : links_swift_core(image);
 }
 
 struct containing {
@@ -101,6 +113,18 @@ int jl_image_containing(const void *address, const char **path, int *is_swift) {
   if (!c.found) return 0;
   *path = c.path;
   *is_swift = c.is_swift;
+  return 1;
+}
+
+int jl_confirm_loaded(const char *path, int pin) {
+  if (path == NULL || path[0] == 0) return 1;  // the executable
+  // Waits for a dlopen in progress on another thread; NULL if the image is
+  // gone (unloaded, or its dlopen failed after the walk saw it).
+  void *h = dlopen(path, RTLD_LAZY | RTLD_NOLOAD | (pin ? RTLD_NODELETE : 0));
+  if (h == NULL) return 0;
+  // A pinned image keeps the reference for good. Otherwise drop it; if that
+  // was the last one, the image unloads now and its unload hook runs here.
+  if (!pin) dlclose(h);
   return 1;
 }
 

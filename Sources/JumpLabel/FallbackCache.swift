@@ -20,15 +20,20 @@ final class FallbackCache: Sendable {
     let pointer: UInt
     let length: Int
     let record: KeyRecord
-    init(pointer: UInt, length: Int, record: KeyRecord) {
+    /// Made from a name that may be unmapped later: whoever matches this
+    /// entry compares the bytes, even a caller whose own name is pinned (a
+    /// Swift image may be mapped where a C image was).
+    let unpinned: Bool
+    init(pointer: UInt, length: Int, record: KeyRecord, unpinned: Bool) {
       self.pointer = pointer
       self.length = length
       self.record = record
+      self.unpinned = unpinned
     }
 
     func matches(_ pointer: UInt, _ length: Int, verifyName: Bool) -> Bool {
       guard self.pointer == pointer, self.length == length else { return false }
-      guard verifyName else { return true }
+      guard verifyName || unpinned else { return true }
       var name = record.name
       guard let p = UnsafeRawPointer(bitPattern: pointer) else { return false }
       return name.withUTF8 { memcmp($0.baseAddress!, p, length) == 0 }
@@ -93,7 +98,7 @@ final class FallbackCache: Sendable {
         let (record, registered) = lookUp()
         // A throw-away record (re-entered lookup) is never cached.
         if !registered { return record }
-        let e = slot.entry.storeIfNil(Entry(pointer: pointer, length: length, record: record))
+        let e = slot.entry.storeIfNil(Entry(pointer: pointer, length: length, record: record, unpinned: verifyName))
         if e.matches(pointer, length, verifyName: verifyName) { return e.record }
       }
       i = (i + 1) & mask

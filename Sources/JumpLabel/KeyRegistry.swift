@@ -42,6 +42,9 @@ final class KeyRegistry: @unchecked Sendable {
   private var images: [UInt: IndexedImage] = [:]
   /// Number of unload events so far, and the number each table was last
   /// unloaded at: the first walk drops tables unloaded while it ran.
+  /// (Unload events are only recorded once the registry started, so any
+  /// recorded unload of a table at or before `generation` was followed by a
+  /// load that the walk, confirmed, saw.)
   private var unloads: UInt64 = 0
   private var unloadedAt: [UInt: UInt64] = [:]
 
@@ -63,7 +66,15 @@ final class KeyRegistry: @unchecked Sendable {
     // lock): the same order as everywhere else.
     TextPoke.installForkHandlers()
     pthread_atfork({ KeyRegistry.shared.lock.lock() }, { KeyRegistry.shared.lock.unlock() }, { KeyRegistry.shared.lock.unlock() })
+    // exit() runs atexit handlers in reverse order of registration, and the
+    // loader registered its destructor pass first, so this runs before any
+    // image destructor (and unload hook) at exit.
+    atexit { KeyRegistry.exiting.store(true, ordering: .releasing) }
+    ProcessRuntime.settle()
   }
+
+  /// Set when the process starts to exit.
+  static let exiting = Atomic<Bool>(false)
 
   // MARK: - Loading
 
@@ -76,13 +87,15 @@ final class KeyRegistry: @unchecked Sendable {
     // by the walk or registers itself (runtime.c explains the ordering).
     jl_runtime_mark_started()
     guard let generation = lock.withLockUnlessReentrant({ unloads }) else { return }
-    let tables = SiteTable.readLoadedImages()  // loader lock, none of ours
-    let notPinned = LoaderCalls.pin(tables.filter(\.holdsSwift).map(\.image))
+    // Loader work, none of our locks held: walk, then confirm each image.
+    let tables = LoaderCalls.confirm(SiteTable.readLoadedImages())
     _ = lock.withLockUnlessReentrant {
       if loaded.load(ordering: .relaxed) { return }
-      // A table unloaded after `generation` was read may be unmapped now.
-      for t in tables where (unloadedAt[t.start] ?? 0) <= generation {
-        index(t, pinned: t.holdsSwift && !notPinned.contains(t.image))
+      // An unload hook ran since `generation` was read: that image may be
+      // unmapped (or about to be) even though the walk saw it. If it was
+      // loaded again since, its own load hook indexes it.
+      for (t, pinned) in tables where unloadedAt[t.start].map({ $0 <= generation }) ?? true {
+        index(t, pinned: pinned)
       }
       loaded.store(true, ordering: .releasing)
     }

@@ -130,27 +130,38 @@ JL_HIDDEN void jl_walk_notes(jl_note_fn fn, void *context) {
   jl_dl_iterate_phdr(jl_note_walk_visit, &w);
 }
 
-/// The runtime a runtime note describes, if it is one this header can use.
-JL_HIDDEN const jl_runtime *jl_runtime_of_note(uint32_t type, const void *desc, uint32_t descsz) {
+/// What a note says about a runtime copy: 1 and `*out` set if it is a
+/// usable runtime of this ABI; -1 if it is one of this ABI that the loader
+/// has not finished relocating (a dlopen in progress on another thread);
+/// 0 if it is not a runtime of this ABI.
+JL_HIDDEN int jl_runtime_of_note(uint32_t type, const void *desc, uint32_t descsz, const jl_runtime **out) {
   if (type != JL_RUNTIME_NOTE_TYPE || descsz != 8) return 0;
   const jl_runtime *rt = (const jl_runtime *)((uintptr_t)desc + (uintptr_t) * (const int64_t *)desc);
+  // magic, abi and size need no relocation: readable as soon as mapped.
   if (rt->magic != JL_RUNTIME_MAGIC || rt->abi != JL_RUNTIME_ABI || rt->size < sizeof(jl_runtime)) return 0;
-  if (__atomic_load_n(&rt->self, __ATOMIC_ACQUIRE) != rt) return 0;  // not relocated yet
-  return rt;
+  if (__atomic_load_n(&rt->self, __ATOMIC_ACQUIRE) != rt) return -1;
+  *out = rt;
+  return 1;
 }
 
 JL_HIDDEN int jl_find_runtime_visit(const jl_phdr_info *image, uint32_t type, const void *desc, uint32_t descsz,
                                     const void *note, void *context) {
   (void)image;
   (void)note;
-  const jl_runtime *rt = jl_runtime_of_note(type, desc, descsz);
-  if (rt == 0) return 0;
-  *(const jl_runtime **)context = rt;
-  return 1;
+  const jl_runtime *rt = 0;
+  switch (jl_runtime_of_note(type, desc, descsz, &rt)) {
+  case 0: return 0;  // keep looking
+  case 1: *(const jl_runtime **)context = rt; return 1;
+  default: *(const jl_runtime **)context = 0; return 1;  // first copy not ready: no answer yet
+  }
 }
 
-/// The process's primary runtime, or null if no usable runtime is loaded.
-/// Cached once found: the primary never changes and is never unloaded.
+/// The process's primary runtime: the first runtime of this ABI in the
+/// loader's order. Null if there is none, or if that first one is still
+/// being relocated by a concurrent dlopen; then no copy can have started
+/// (an earlier one would come first), every key is in its default state,
+/// and the caller acts as if there were no runtime. Cached once found: the
+/// primary never changes and is never unloaded.
 JL_HIDDEN const jl_runtime *jl_primary_runtime(void) {
   static const jl_runtime *cached;
   const jl_runtime *rt = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);

@@ -15,10 +15,23 @@ enum LoaderCalls {
       "JumpLabel: \(function) would call the dynamic loader while holding the registry or patch lock (lock order violation)")
   }
 
-  /// Makes the images in `paths` permanent (RTLD_NODELETE). Returns the
-  /// paths that could not be pinned.
-  static func pin(_ paths: [String]) -> [String] {
+  /// The tables of a walk whose images are really loaded, each with
+  /// whether it is now pinned (never unmapped). `dl_iterate_phdr` lists an
+  /// image another thread is still loading, and that dlopen may yet fail
+  /// and unmap it without running any hook; asking the loader again waits
+  /// for it. Images that hold Swift code are pinned here.
+  static func confirm(_ tables: [ImageTable]) -> [(table: ImageTable, pinned: Bool)] {
     mayCallLoader()
-    return paths.filter { path in path == "<main program>" ? false : jl_pin_image(path) == 0 }
+    return tables.compactMap { t in
+      if t.image == "<main program>" { return (t, true) }
+      return jl_confirm_loaded(t.image, t.holdsSwift ? 1 : 0) != 0 ? (t, t.holdsSwift) : nil
+    }
+  }
+
+  /// Makes the image at `path` permanent (RTLD_NODELETE); false if it
+  /// could not be.
+  static func pin(_ path: String) -> Bool {
+    mayCallLoader()
+    return path == "<main program>" || jl_pin_image(path) != 0
   }
 }

@@ -18,10 +18,22 @@ enum ProcessRuntime {
   private static let primaryAddress: UInt = {
     LoaderCalls.mayCallLoader()
     let mine = jl_runtime_this()
-    // This copy is loaded and relocated, so a primary always exists.
-    guard let first = jl_primary_runtime(), first != mine else { return 0 }
-    return UInt(bitPattern: first)
+    // This copy is loaded and relocated, so a primary exists; the walk
+    // answers nil only while an earlier copy is still being relocated, which
+    // a running copy cannot see (new images go at the end of the list), so
+    // waiting here is a defence, not a path.
+    for _ in 0..<100_000 {
+      if let first = jl_primary_runtime() { return first == mine ? 0 : UInt(bitPattern: first) }
+      sched_yield()
+    }
+    preconditionFailure("JumpLabel: no usable runtime copy found, not even this one")
   }()
+
+  /// Settles which copy is the primary now, while no lock of ours is held
+  /// (the answer is cached). Called on entry from other images, before any
+  /// lock is taken, so that a later first use on a thread that holds the
+  /// registry lock (a signal handler) does not have to walk the images.
+  static func settle() { _ = primaryAddress }
 
   /// True if this copy does the work itself.
   static var isPrimary: Bool { primary == nil }

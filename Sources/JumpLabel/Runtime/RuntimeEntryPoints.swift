@@ -9,6 +9,9 @@ import Glibc
 @_cdecl("jl_rt_image_event")
 func jl_rt_image_event(_ event: UInt32, _ note: UnsafeRawPointer?) {
   guard let note else { return }
+  ProcessRuntime.settle()
+  // Only the primary is ever asked; a copy that is not would pass it on.
+  if let primary = ProcessRuntime.primary { return primary.pointee.image_event(event, note) }
   switch event {
   case JL_IMAGE_LOADED: KeyRegistry.shared.imageLoaded(note: note)
   case JL_IMAGE_UNLOADING: KeyRegistry.shared.imageUnloading(note: note)
@@ -21,6 +24,8 @@ func jl_rt_image_event(_ event: UInt32, _ note: UnsafeRawPointer?) {
 @_cdecl("jl_rt_read")
 func jl_rt_read(_ name: UnsafeRawPointer?, _ length: Int64, _ dflt: Int32, _ flags: UInt32) -> Int64 {
   guard let name, length >= 0 else { return dflt != 0 ? 1 : 0 }
+  ProcessRuntime.settle()
+  if let primary = ProcessRuntime.primary { return primary.pointee.read(name, length, dflt, flags) }
   let record = FallbackCache.shared.record(
     pointer: UInt(bitPattern: name), length: Int(length), defaultValue: dflt != 0,
     verifyName: flags & JL_READ_UNPINNED_NAME != 0)
@@ -33,6 +38,8 @@ func jl_rt_read(_ name: UnsafeRawPointer?, _ length: Int64, _ dflt: Int32, _ fla
 /// reply is malloc'ed; the caller frees it through `free_reply`.
 @_cdecl("jl_rt_call")
 func jl_rt_call(_ request: UnsafeRawPointer?, _ length: Int, _ replyLength: UnsafeMutablePointer<Int>?) -> UnsafeMutableRawPointer? {
+  ProcessRuntime.settle()
+  if let primary = ProcessRuntime.primary { return primary.pointee.call(request, length, replyLength) }
   var r = WireReader(Array(UnsafeRawBufferPointer(start: request, count: length)))
   var w = WireWriter()
   RuntimeRequest.decode(&r).performLocally().encode(&w)

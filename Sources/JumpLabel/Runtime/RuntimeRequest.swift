@@ -33,7 +33,8 @@ enum RuntimeRequest: Sendable {
   static func decode(_ r: inout WireReader) -> RuntimeRequest {
     switch r.u8() {
     case 0:
-      let op = ControlOperation(rawValue: r.u8()) ?? .enable
+      let raw = r.u8()
+      guard let op = ControlOperation(rawValue: raw) else { preconditionFailure("JumpLabel: unknown control operation \(raw)") }
       return .control(op, KeyReference(name: r.string(), defaultValue: r.optionalBool()))
     case 1: return .list
     case 2: return .info(r.string())
@@ -41,7 +42,8 @@ enum RuntimeRequest: Sendable {
     case 4: return .verify
     case 5: return .problems
     case 6: return .patchingProblem
-    default: return .images
+    case 7: return .images
+    case let tag: preconditionFailure("JumpLabel: unknown request \(tag) from another runtime copy of the same ABI")
     }
   }
 

@@ -34,8 +34,11 @@ final class DlopenChurn: @unchecked Sendable {
 
   init(path: String) {
     self.path = path
+    // From the declarations, not from the runtime: the loader thread starts
+    // before the runtime's first use, so that the first walk of the images
+    // races loads and unloads.
     var initial: UInt16 = 0
-    for (i, k) in ChurnKeys.all.enumerated() where k.state { initial |= 1 << i }
+    for (i, k) in ChurnKeys.all.enumerated() where k.defaultValue { initial |= 1 << i }
     probe = StressProbe(initial: initial)
     var attr = pthread_rwlockattr_t()
     pthread_rwlockattr_init(&attr)
@@ -115,8 +118,10 @@ final class DlopenChurn: @unchecked Sendable {
     violations.add(violated, ordering: .relaxed)
   }
 
-  /// The toggler's loop: flip the churn keys round-robin.
+  /// The toggler's loop: flip the churn keys round-robin, from the first
+  /// completed load on (its first toggle is the runtime's first use).
   func toggleLoop() {
+    while loads.load(ordering: .relaxed) == 0 && !stopped { sched_yield() }
     var states = probe.expected
     var k = 0
     while !stopped {
@@ -143,6 +148,20 @@ final class DlopenChurn: @unchecked Sendable {
   func finalCheck() -> (sitesChecked: Int, sitesWrong: Int) {
     var checked = 0, wrong = 0
     do {
+      // The same kind of C library, linked with swiftrt.o as SwiftPM does
+      // by default: the Swift runtime keeps a pointer into it, so it must
+      // be pinned, where the churn library (linked without) unloads.
+      let linkedPath = try FixtureLibrary.linkedC.requireBuilt()
+      let linked = try OpenedLibrary.open(linkedPath)
+      let read = try linked.function("linked_c_sites", as: (@convention(c) () -> UInt32).self)
+      let want = (ChurnKeys.all[0].state ? 1 : 0) | (ChurnKeys.all[2].state ? 4 : 0)
+      if read() != want { fail("the swiftrt-linked C library's sites read \(read()), expected \(want)") }
+      linked.close()
+      if !OpenedLibrary.isLoaded(linkedPath) { fail("\(linkedPath) imports swift_addNewDSOImage but was not pinned") }
+      if !StaticKeys.images().contains(where: { $0.path == linkedPath && $0.pinned }) {
+        fail("\(linkedPath) is not indexed as pinned: \(StaticKeys.images())")
+      }
+
       let lib = try OpenedLibrary.open(path)
       for k in ChurnKeys.all {
         let mine = try StaticKeys.sites(named: k.nameString).filter { $0.image == path }

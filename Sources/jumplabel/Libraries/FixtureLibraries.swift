@@ -8,8 +8,10 @@ enum FixtureLibrary: String, CaseIterable {
   case pairA = "libJumpLabelTestPairA.so"
   /// Swift, loaded after A, uses A's keys.
   case pairB = "libJumpLabelTestPairB.so"
-  /// C, 512 sites of four keys, really unloads.
+  /// C, 512 sites of four keys, linked without swiftrt.o: really unloads.
   case churn = "libJumpLabelTestChurn.so"
+  /// C, two sites, linked with swiftrt.o (SwiftPM's default): pinned.
+  case linkedC = "libJumpLabelTestLinkedC.so"
 
   /// Where this build of the package put it.
   var path: String {

@@ -86,6 +86,7 @@ struct LibrariesCommand: ParsableCommand {
     check(checks > 0, "\(churn.executions.load(ordering: .relaxed)) calls into the library, \(checks) checked against a returned toggle")
     check(violations == 0, "\(violations) linearizability violations")
     check(sitesChecked == 512 && sitesWrong == 0, "after a final load \(sitesChecked - sitesWrong)/\(sitesChecked) of its sites hold their key's instruction")
+    check(churn.errors.isEmpty, "the swiftrt-linked C library is pinned, the other one unmapped, none left indexed")
     for e in churn.errors { check(false, e) }
     return lines
   }
