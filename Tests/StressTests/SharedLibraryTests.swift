@@ -62,6 +62,17 @@ import Testing
     #expect(caught, "the stale index went unnoticed: \(unloads.stdout)\(unloads.stderr)")
   }
 
+  /// The enforcement: the check the runtime makes before every loader call
+  /// traps when it runs under the registry and patch locks (here from the
+  /// patcher's mid-batch hook), naming the violation, instead of
+  /// deadlocking; the same check passed before, outside the locks.
+  @Test func loaderCallUnderOurLocksIsCaughtByTheCheck() throws {
+    let r = try Self.libraries(["churn", "--fault", "checked-loader-under-lock"])
+    #expect(r.stdout.contains("ok   the check passes outside our locks"), "\(r.stdout)")
+    #expect(r.signalled, "the check did not trap: \(r.stdout)\(r.stderr)")
+    #expect(r.stderr.contains("lock order violation"), "\(r.stderr.suffix(2000))")
+  }
+
   /// Negative control of the lock order and of the watchdog: a patcher that
   /// calls dlopen while holding the registry and patch locks deadlocks
   /// against dlclose (the seed's hang), and the watchdog ends the process

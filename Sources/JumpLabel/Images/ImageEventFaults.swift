@@ -22,6 +22,13 @@ extension KeyRegistry {
 }
 
 extension StaticKeys {
+  /// The check every loader call of the runtime makes first: traps if the
+  /// calling thread holds the registry or patch lock (the lock order,
+  /// KeyRegistry.swift). For the test that proves the check is live.
+  public static func _checkMayCallLoader() {
+    LoaderCalls.mayCallLoader()
+  }
+
   /// Imposes `faults` on this copy's hooks (it must be the primary). For
   /// negative controls in tests only.
   public static func _injectImageEventFaults(_ faults: ImageEventFaults) {

@@ -23,6 +23,9 @@ struct LibrariesCommand: ParsableCommand {
     /// Every batch calls dlopen while holding the registry and patch locks:
     /// the lock-order violation, to prove the watchdog catches the deadlock.
     case loaderUnderLock = "loader-under-lock"
+    /// Every batch runs the runtime's own pre-loader-call check while
+    /// holding those locks: it must trap at once.
+    case checkedLoaderUnderLock = "checked-loader-under-lock"
   }
 
   @Argument var scenario: Scenario
@@ -36,7 +39,7 @@ struct LibrariesCommand: ParsableCommand {
     switch fault {
     case .ignoreLoads?: StaticKeys._injectImageEventFaults(.ignoreLoads)
     case .ignoreUnloads?: StaticKeys._injectImageEventFaults(.ignoreUnloads)
-    case .loaderUnderLock?, nil: break
+    case .loaderUnderLock?, .checkedLoaderUnderLock?, nil: break
     }
     let lines: [String]
     switch scenario {
@@ -56,6 +59,19 @@ struct LibrariesCommand: ParsableCommand {
         // Deliberately wrong: the loader's lock, taken under ours.
         if let h = dlopen(path, RTLD_LAZY | RTLD_NOLOAD) { dlclose(h) }
       }
+    }
+    if fault == .checkedLoaderUnderLock {
+      // No churn here: the library stays loaded, so nothing else holds the
+      // loader's lock and the trap's own report (which may need the
+      // loader) cannot hang.
+      let lib = try OpenedLibrary.open(churn.path)
+      StaticKeys._checkMayCallLoader()  // no lock held here: passes
+      print("ok   the check passes outside our locks")
+      fflush(nil)
+      TextPoke._setBatchHook { StaticKeys._checkMayCallLoader() }
+      try ChurnKeys.all[0].set(!ChurnKeys.all[0].state)  // a batch: traps inside
+      lib.close()
+      return ["FAIL the check did not trap under our locks"]
     }
     let dog = Watchdog(limit: watchdog, what: "dlopen churn") { churn.progress }
     dog.start()
