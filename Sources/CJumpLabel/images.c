@@ -18,7 +18,7 @@
 //   is never taken back, so unmapping the image leaves the runtime a
 //   dangling pointer. SwiftPM links swiftrt.o into C-only libraries too
 //   (unless they are linked with -nostartfiles).
-static int file_holds_swift(const char *path) {
+int jl_file_holds_swift(const char *path) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
   int result = -1;
@@ -60,7 +60,7 @@ out:
   return result;
 }
 
-static int links_swift_core(const jl_phdr_info *image) {
+int jl_links_swift_core(const jl_phdr_info *image) {
   const ElfW(Dyn) *dyn = NULL;
   for (uint16_t i = 0; i < image->phnum; i++)
     if (image->phdr[i].p_type == PT_DYNAMIC) dyn = (const ElfW(Dyn) *)(image->addr + image->phdr[i].p_vaddr);
@@ -76,18 +76,10 @@ static int links_swift_core(const jl_phdr_info *image) {
   return 0;
 }
 
-int jl_image_is_swift(const jl_phdr_info *image) {
-  if (image->name == NULL || image->name[0] == 0) return 1;  // the executable: never unloaded anyway
-  int swift = file_holds_swift(image->name);
-  // Unreadable file: be conservative, treat any image that links the
-  // Swift runtime as Swift.
-  return swift >= 0 ? swift : links_swift_core(image);
-}
-
 struct containing {
   uintptr_t address;
   const char *path;
-  int is_swift;
+  int links_swift_core;
   int found;
 };
 
@@ -99,7 +91,7 @@ static int find_containing(struct dl_phdr_info *info, size_t size, void *data) {
     uintptr_t start = info->dlpi_addr + ph->p_vaddr;
     if (ph->p_type == PT_LOAD && c->address >= start && c->address - start < ph->p_memsz) {
       c->path = info->dlpi_name ? info->dlpi_name : "";
-      c->is_swift = jl_image_is_swift((const jl_phdr_info *)info);
+      c->links_swift_core = jl_links_swift_core((const jl_phdr_info *)info);
       c->found = 1;
       return 1;
     }
@@ -107,25 +99,21 @@ static int find_containing(struct dl_phdr_info *info, size_t size, void *data) {
   return 0;
 }
 
-int jl_image_containing(const void *address, const char **path, int *is_swift) {
+int jl_image_containing(const void *address, const char **path, int *links_swift_core) {
   struct containing c = {(uintptr_t)address, NULL, 0, 0};
   dl_iterate_phdr(find_containing, &c);
   if (!c.found) return 0;
   *path = c.path;
-  *is_swift = c.is_swift;
+  *links_swift_core = c.links_swift_core;
   return 1;
 }
 
-int jl_confirm_loaded(const char *path, int pin) {
-  if (path == NULL || path[0] == 0) return 1;  // the executable
-  // Waits for a dlopen in progress on another thread; NULL if the image is
-  // gone (unloaded, or its dlopen failed after the walk saw it).
-  void *h = dlopen(path, RTLD_LAZY | RTLD_NOLOAD | (pin ? RTLD_NODELETE : 0));
-  if (h == NULL) return 0;
-  // A pinned image keeps the reference for good. Otherwise drop it; if that
-  // was the last one, the image unloads now and its unload hook runs here.
-  if (!pin) dlclose(h);
-  return 1;
+void jl_wait_for_loader(void) {
+  // dladdr takes the loader's lock (recursively: at once if this thread
+  // holds it), so it returns only when no other thread is inside dlopen or
+  // dlclose. It changes no reference count and runs no constructor.
+  Dl_info info;
+  (void)dladdr((const void *)&jl_wait_for_loader, &info);
 }
 
 int jl_pin_image(const char *path) {

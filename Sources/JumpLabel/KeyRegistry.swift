@@ -43,8 +43,8 @@ final class KeyRegistry: @unchecked Sendable {
   /// Number of unload events so far, and the number each table was last
   /// unloaded at: the first walk drops tables unloaded while it ran.
   /// (Unload events are only recorded once the registry started, so any
-  /// recorded unload of a table at or before `generation` was followed by a
-  /// load that the walk, confirmed, saw.)
+  /// recorded unload of a table at or before `generation` that the second
+  /// walk still lists was followed by a load of it.)
   private var unloads: UInt64 = 0
   private var unloadedAt: [UInt: UInt64] = [:]
 
@@ -68,7 +68,7 @@ final class KeyRegistry: @unchecked Sendable {
     pthread_atfork({ KeyRegistry.shared.lock.lock() }, { KeyRegistry.shared.lock.unlock() }, { KeyRegistry.shared.lock.unlock() })
     // exit() runs atexit handlers in reverse order of registration, and the
     // loader registered its destructor pass first, so this runs before any
-    // image destructor (and unload hook) at exit.
+    // image destructor that _dl_fini runs at exit.
     atexit { KeyRegistry.exiting.store(true, ordering: .releasing) }
     ProcessRuntime.settle()
   }
@@ -87,8 +87,25 @@ final class KeyRegistry: @unchecked Sendable {
     // by the walk or registers itself (runtime.c explains the ordering).
     jl_runtime_mark_started()
     guard let generation = lock.withLockUnlessReentrant({ unloads }) else { return }
-    // Loader work, none of our locks held: walk, then confirm each image.
-    let tables = LoaderCalls.confirm(SiteTable.readLoadedImages())
+    // Loader work, none of our locks held. `dl_iterate_phdr` also lists the
+    // images of a dlopen in progress on another thread, which may still
+    // fail and unmap them without running any hook, and images whose
+    // dlclose has run their unload hook but not yet unmapped them. So: walk,
+    // wait until no other thread is in the loader, walk again, and keep the
+    // tables both walks saw. (Not dlopen(RTLD_NOLOAD) per image: inside a
+    // dlopen, that would run the constructors of images not initialised
+    // yet, out of order.)
+    let walked = SiteTable.readLoadedImages()
+    LoaderCalls.waitForLoader()
+    let still = SiteTable.loadedTables()
+    var tables: [(table: ImageTable, pinned: Bool)] = []
+    for t in walked where !t.unloading && still.contains(.init(start: t.start, image: t.image)) {
+      // Pin only an image whose own load hook has run: dlopen on one that
+      // is not initialised yet would initialise it now. Such an image's
+      // load hook pins it when it runs (imageLoaded).
+      let pinned = t.image == "<main program>" || (LoaderCalls.holdsSwift(t) && t.initialised && LoaderCalls.pin(t.image))
+      tables.append((t, pinned))
+    }
     _ = lock.withLockUnlessReentrant {
       if loaded.load(ordering: .relaxed) { return }
       // An unload hook ran since `generation` was read: that image may be
@@ -108,7 +125,13 @@ final class KeyRegistry: @unchecked Sendable {
   /// before any of its code runs. A key with a problem is never patched;
   /// its control calls throw the problem.
   func index(_ t: ImageTable, pinned: Bool) {
-    guard images[t.start] == nil else { return }
+    if let known = images[t.start] {
+      // Indexed by a walk before its load hook could pin it.
+      if pinned && !known.pinned {
+        images[t.start] = IndexedImage(image: known.image, pinned: true, range: known.range, keys: known.keys)
+      }
+      return
+    }
     // Sorted by (key, address), like the kernel's jump_label_init. One
     // instruction may be listed twice (a linker that folds identical
     // functions keeps both entries); it is one site.
@@ -164,7 +187,12 @@ final class KeyRegistry: @unchecked Sendable {
     unloadedAt[table] = unloads
     guard let img = images.removeValue(forKey: table) else { return }
     for k in img.keys { sites[k]?.removeAll { $0.table == table } }
-    TextPoke.forgetSites(in: img.range)
+    // At exit (after our atexit handler) the loader runs every destructor
+    // but unmaps nothing while other threads may still run the image and
+    // trap late in it: keep its addresses in the late-trap history then. Its
+    // sites leave the index all the same: a dlclose made by an atexit
+    // handler that runs after ours does unmap.
+    if !KeyRegistry.exiting.load(ordering: .acquiring) { TextPoke.forgetSites(in: img.range) }
   }
 
   /// Records the first problem of a key; its control calls throw it from

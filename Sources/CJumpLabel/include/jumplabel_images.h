@@ -16,21 +16,25 @@ const jl_runtime *jl_runtime_this(void);
 /// right instructions and the hooks have nothing to do.
 void jl_runtime_mark_started(void);
 
-/// 1 if the image holds Swift code or is registered with the Swift runtime:
-/// its file has non-empty Swift metadata sections or imports
-/// swift_addNewDSOImage (or, if the file cannot be read, it links
-/// libswiftCore). Such images are pinned: see README, "Shared libraries".
-/// Reads the file.
-int jl_image_is_swift(const jl_phdr_info *image);
+/// 1 if the ELF file at `path` holds Swift code or is registered with the
+/// Swift runtime: non-empty Swift metadata sections, or an import of
+/// swift_addNewDSOImage. 0 if not, -1 if the file cannot be read. Such
+/// images are pinned: see README, "Shared libraries". Reads the file: call
+/// it outside dl_iterate_phdr callbacks.
+int jl_file_holds_swift(const char *path);
+
+/// 1 if the image links libswiftCore (read from its PT_DYNAMIC in memory):
+/// the fallback when its file cannot be read.
+int jl_links_swift_core(const jl_phdr_info *image);
 
 /// Describes the loaded image whose segments contain `address`: its path
-/// ("" for the executable) and whether it holds Swift code. Returns 0 if no
-/// image contains it. Takes the loader's lock.
-int jl_image_containing(const void *address, const char **path, int *is_swift);
+/// ("" for the executable) and whether it links libswiftCore. Returns 0 if
+/// no image contains it. Takes the loader's lock.
+int jl_image_containing(const void *address, const char **path, int *links_swift_core);
 
-/// 1 if the image is (still) loaded, after any dlopen of it in progress
-/// has finished; with `pin`, also makes it permanent. Takes the loader's lock.
-int jl_confirm_loaded(const char *path, int pin);
+/// Returns once no other thread is inside dlopen or dlclose (immediately if
+/// this thread is). Takes the loader's lock; changes nothing.
+void jl_wait_for_loader(void);
 
 /// Makes a loaded image permanent (dlopen RTLD_NOLOAD | RTLD_NODELETE).
 /// Returns 1 on success. Takes the loader's lock.

@@ -171,9 +171,23 @@ JL_HIDDEN const jl_runtime *jl_primary_runtime(void) {
   return rt;
 }
 
+/// The state word of the image whose site note is at `note`, or null.
+JL_HIDDEN uint32_t *jl_image_state_word(const void *note) {
+  const uint32_t *h = (const uint32_t *)note;
+  if (h[0] != 10 || h[1] < 12 || h[2] != JL_SITES_NOTE_TYPE) return 0;
+  const char *at = (const char *)note + 24 + 8;  // third descriptor word
+  return (uint32_t *)(at + *(const int32_t *)at);
+}
+
 /// The hook every image with sites runs at load and unload (see the site
-/// header's .init_array / .fini_array entries).
+/// header's .init_array / .fini_array entries). It first records the event
+/// in the image's state word: a walk that finds the word still 0 knows the
+/// image's initialisation has not begun (it belongs to a dlopen in
+/// progress), so it must not, say, dlopen it, which would run its
+/// constructors early.
 JL_HIDDEN void jl_image_hook(uint32_t event, const void *note) {
+  uint32_t *state = jl_image_state_word(note);
+  if (state) __atomic_store_n(state, event, __ATOMIC_RELEASE);
   const jl_runtime *rt = jl_primary_runtime();
   if (rt) rt->image_event(event, note);
 }

@@ -43,8 +43,10 @@ typedef struct jl_entry {
 
 /// ELF note that every image with sites carries once (COMDAT), so that the
 /// runtime can find each image's table from its program headers alone.
-/// Owner "JumpLabel", type JL_SITES_NOTE_TYPE (jumplabel_runtime_abi.h), descriptor: two int32 offsets,
-/// relative to themselves, to the start and end of the image's table.
+/// Owner "JumpLabel", type JL_SITES_NOTE_TYPE (jumplabel_runtime_abi.h), descriptor: three int32
+/// offsets, each relative to itself: the start and the end of the image's
+/// table, and the image's state word (0 until its load hook ran, then the
+/// last event its hooks saw: JL_IMAGE_LOADED, JL_IMAGE_UNLOADING).
 
 #if defined(__x86_64__) && defined(__OPTIMIZE__)
 #define JL_HAVE_SITES 1
@@ -101,12 +103,19 @@ __dtrace_jumplabel_site(const void *name, long name_len, int likely, int dflt) {
         ".balign 4\n"
         ".Ljumplabel_note:\n\t"
         ".long 10\n\t"
-        ".long 8\n\t"
+        ".long 12\n\t"
         ".long 0x4a4c\n\t"
         ".asciz \"JumpLabel\"\n\t"
         ".balign 4\n\t"
         ".long __start_jumplabel_sites - .\n\t"
         ".long __stop_jumplabel_sites - .\n\t"
+        ".long .Ljumplabel_state - .\n\t"
+        ".popsection\n\t"
+        // The image's state word (JL_IMAGE_*), written by its hooks.
+        ".pushsection .data.jumplabel_state, \"awG\", @progbits, jumplabel_note, comdat\n\t"
+        ".balign 4\n"
+        ".Ljumplabel_state:\n\t"
+        ".long 0\n\t"
         ".popsection\n\t"
         // The image's load and unload hooks, in the same COMDAT group: the
         // loader runs the first before the image's other constructors

@@ -14,7 +14,9 @@ extension KeyRegistry {
     ensureLoaded()  // the first walk may already have found this image
     // Loader work first, with none of our locks held.
     guard let t = SiteTable.readImage(note: note) else { return }
-    let pinned = t.holdsSwift && LoaderCalls.pin(t.image)
+    // The image is initialising (this is its first constructor), its
+    // dependencies are initialised: pinning it runs no constructor.
+    let pinned = LoaderCalls.holdsSwift(t) && LoaderCalls.pin(t.image)
     _ = lock.withLockUnlessReentrant { index(t, pinned: pinned) }
   }
 
@@ -22,9 +24,6 @@ extension KeyRegistry {
   /// other destructors have run). Forget its sites.
   func imageUnloading(note: UnsafeRawPointer) {
     if KeyRegistry.hasFault(.ignoreUnloads) { return }
-    // At exit the loader runs every image's destructors but unmaps nothing,
-    // and other threads may still run the image's code: keep its sites.
-    if KeyRegistry.exiting.load(ordering: .acquiring) { return }
     let h = note.assumingMemoryBound(to: UInt32.self)
     guard let (start, _) = SiteTable.tableBounds(type: h[2], desc: note + 24, descsz: h[1]) else { return }
     _ = lock.withLockUnlessReentrant { unindex(table: start) }

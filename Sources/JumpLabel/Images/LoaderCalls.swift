@@ -10,21 +10,26 @@ enum LoaderCalls {
   /// waiting for that lock; crashing with this message is better than a
   /// hang nobody can explain.
   static func mayCallLoader(_ function: StaticString = #function) {
-    precondition(
-      !OwnedLock.anyHeldByCurrentThread,
-      "JumpLabel: \(function) would call the dynamic loader while holding the registry or patch lock (lock order violation)")
+    // fatalError, not precondition: its message survives -O.
+    if OwnedLock.anyHeldByCurrentThread {
+      fatalError("JumpLabel: \(function) would call the dynamic loader while holding the registry or patch lock (lock order violation)")
+    }
   }
 
-  /// The tables of a walk whose images are really loaded, each with
-  /// whether it is now pinned (never unmapped). `dl_iterate_phdr` lists an
-  /// image another thread is still loading, and that dlopen may yet fail
-  /// and unmap it without running any hook; asking the loader again waits
-  /// for it. Images that hold Swift code are pinned here.
-  static func confirm(_ tables: [ImageTable]) -> [(table: ImageTable, pinned: Bool)] {
+  /// Returns once no other thread is inside dlopen or dlclose.
+  static func waitForLoader() {
     mayCallLoader()
-    return tables.compactMap { t in
-      if t.image == "<main program>" { return (t, true) }
-      return jl_confirm_loaded(t.image, t.holdsSwift ? 1 : 0) != 0 ? (t, t.holdsSwift) : nil
+    jl_wait_for_loader()
+  }
+
+  /// True if the image holds Swift code or is registered with the Swift
+  /// runtime, so that it must never be unloaded. Reads its file.
+  static func holdsSwift(_ t: ImageTable) -> Bool {
+    if t.image == "<main program>" { return true }
+    switch jl_file_holds_swift(t.image) {
+    case 0: return false
+    case 1: return true
+    default: return t.linksSwiftCore  // unreadable file: conservative
     }
   }
 

@@ -37,8 +37,15 @@ struct ImageTable: Sendable {
   let start: UInt
   /// Path of the image; "<main program>" for the executable.
   let image: String
-  /// The image holds Swift code and must never be unloaded.
-  let holdsSwift: Bool
+  /// The image links libswiftCore (the fallback test for Swift code when
+  /// its file cannot be read; see `LoaderCalls.holdsSwift`).
+  let linksSwiftCore: Bool
+  /// The image's load hook has run: its initialisation has begun, so its
+  /// dependencies are initialised and a dlopen of it runs no constructor.
+  /// False for an image of a dlopen still in progress.
+  let initialised: Bool
+  /// Its unload hook has run: it is being unloaded.
+  let unloading: Bool
   /// Its sites.
   let entries: [SiteEntry]
 }
@@ -52,6 +59,10 @@ enum SiteTable {
   /// The tables of every image loaded now. Calls `dl_iterate_phdr`, which
   /// takes the loader's lock: never call it with the registry or patch lock
   /// held (see KeyRegistry.swift).
+  ///
+  /// An image stays mapped while the walk lists it (the loader unmaps only
+  /// after unlisting, under the lock the walk holds), so its table is read
+  /// here, inside the walk.
   static func readLoadedImages() -> [ImageTable] {
     LoaderCalls.mayCallLoader()
     final class Box { var tables: [ImageTable] = []; var seen: Set<UInt> = [] }
@@ -64,11 +75,39 @@ enum SiteTable {
               box.seen.insert(start).inserted else { return 0 }
         var name = info.pointee.name.map { String(cString: $0) } ?? ""
         if name.isEmpty { name = "<main program>" }
-        box.tables.append(SiteTable.read(from: start, to: end, image: name, holdsSwift: jl_image_is_swift(info) != 0))
+        let state = SiteTable.state(desc: desc, descsz: descsz)
+        box.tables.append(SiteTable.read(
+          from: start, to: end, image: name, linksSwiftCore: jl_links_swift_core(info) != 0,
+          initialised: state != 0, unloading: state == JL_IMAGE_UNLOADING))
         return 0
       }, Unmanaged.passUnretained(box).toOpaque())
     }
     return box.tables
+  }
+
+  /// The table starts and images of the images loaded now (a cheap second
+  /// walk; see KeyRegistry.ensureLoaded).
+  static func loadedTables() -> Set<TableIdentity> {
+    LoaderCalls.mayCallLoader()
+    final class Box { var tables: Set<TableIdentity> = [] }
+    let box = Box()
+    withExtendedLifetime(box) {
+      jl_walk_notes({ info, type, desc, descsz, _, context in
+        guard let info, let desc, let context,
+              let (start, _) = SiteTable.tableBounds(type: type, desc: desc, descsz: descsz) else { return 0 }
+        var name = info.pointee.name.map { String(cString: $0) } ?? ""
+        if name.isEmpty { name = "<main program>" }
+        Unmanaged<Box>.fromOpaque(context).takeUnretainedValue().tables.insert(TableIdentity(start: start, image: name))
+        return 0
+      }, Unmanaged.passUnretained(box).toOpaque())
+    }
+    return box.tables
+  }
+
+  /// A table as a walk sees it.
+  struct TableIdentity: Hashable {
+    let start: UInt
+    let image: String
   }
 
   /// The table of the image whose site note is at `note` (from a load
@@ -79,23 +118,31 @@ enum SiteTable {
     guard h[0] == 10, memcmp(note + 12, "JumpLabel", 10) == 0 else { return nil }
     guard let (start, end) = tableBounds(type: h[2], desc: note + 24, descsz: h[1]) else { return nil }
     var path: UnsafePointer<CChar>?
-    var swift: Int32 = 0
-    guard jl_image_containing(note, &path, &swift) != 0 else { return nil }
+    var core: Int32 = 0
+    guard jl_image_containing(note, &path, &core) != 0 else { return nil }
     var name = path.map { String(cString: $0) } ?? ""
     if name.isEmpty { name = "<main program>" }
-    return read(from: start, to: end, image: name, holdsSwift: swift != 0)
+    return read(from: start, to: end, image: name, linksSwiftCore: core != 0, initialised: true, unloading: false)
+  }
+
+  /// The state word of a site note's image (0: its load hook has not run).
+  static func state(desc: UnsafeRawPointer, descsz: UInt32) -> UInt32 {
+    guard descsz >= 12 else { return JL_IMAGE_LOADED }  // no word: assume initialised
+    let word = desc + 8 + Int(desc.loadUnaligned(fromByteOffset: 8, as: Int32.self))
+    return word.assumingMemoryBound(to: UInt32.self).pointee
   }
 
   /// The table a site note describes: [start, end).
   static func tableBounds(type: UInt32, desc: UnsafeRawPointer, descsz: UInt32) -> (UInt, UInt)? {
-    guard type == JL_SITES_NOTE_TYPE, descsz == 8 else { return nil }
+    guard type == JL_SITES_NOTE_TYPE, descsz >= 8 else { return nil }
     let at = UInt(bitPattern: desc)
     let s = at &+ UInt(bitPattern: Int(desc.loadUnaligned(as: Int32.self)))
     let e = at &+ 4 &+ UInt(bitPattern: Int(desc.loadUnaligned(fromByteOffset: 4, as: Int32.self)))
     return e >= s ? (s, e) : nil
   }
 
-  static func read(from start: UInt, to end: UInt, image: String, holdsSwift: Bool) -> ImageTable {
+  static func read(from start: UInt, to end: UInt, image: String, linksSwiftCore: Bool,
+                   initialised: Bool, unloading: Bool) -> ImageTable {
     let stride = UInt(MemoryLayout<jl_entry>.stride)
     var entries: [SiteEntry] = []
     var p = start
@@ -112,6 +159,8 @@ enum SiteTable {
         image: image, table: start))
       p += stride
     }
-    return ImageTable(start: start, image: image, holdsSwift: holdsSwift, entries: entries)
+    return ImageTable(
+      start: start, image: image, linksSwiftCore: linksSwiftCore, initialised: initialised,
+      unloading: unloading, entries: entries)
   }
 }
