@@ -42,7 +42,7 @@ int jl_file_holds_swift(const char *path) {
     if (strcmp(n, "swift5_typeref") == 0 || strcmp(n, "swift5_fieldmd") == 0 ||
         strcmp(n, "swift5_type_metadata") == 0 || strcmp(n, "swift5_protocol_conformances") == 0) {
       result = 1;
-    } else if (strcmp(n, ".dynstr") == 0 && sh[i].sh_size < (64u << 20)) {
+    } else if (strcmp(n, ".dynstr") == 0 && dynstr == NULL && sh[i].sh_size < (64u << 20)) {
       static const char needle[] = "swift_addNewDSOImage";
       if ((dynstr = malloc(sh[i].sh_size)) == NULL ||
           pread(fd, dynstr, sh[i].sh_size, (off_t)sh[i].sh_offset) != (ssize_t)sh[i].sh_size) {
