@@ -116,6 +116,11 @@ void jl_wait_for_loader(void) {
   (void)dladdr((const void *)&jl_wait_for_loader, &info);
 }
 
+void jl_probe_dlopen(const char *path) {
+  void *h = dlopen(path, RTLD_LAZY | RTLD_NOLOAD);
+  if (h) dlclose(h);
+}
+
 int jl_pin_image(const char *path) {
   if (path == NULL || path[0] == 0) return 1;  // the executable is never unloaded
   // The handle is deliberately never closed: the image stays for good.

@@ -96,6 +96,9 @@ final class KeyRegistry: @unchecked Sendable {
     // dlopen, that would run the constructors of images not initialised
     // yet, out of order.)
     let walked = SiteTable.readLoadedImages()
+    if KeyRegistry.hasFault(.dlopenWalkedImages) {
+      for t in walked where t.image != "<main program>" { jl_probe_dlopen(t.image) }
+    }
     LoaderCalls.waitForLoader()
     let still = SiteTable.loadedTables()
     var tables: [(table: ImageTable, pinned: Bool)] = []

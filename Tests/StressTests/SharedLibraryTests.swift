@@ -73,6 +73,43 @@ import Testing
     #expect(r.stderr.contains("lock order violation"), "\(r.stderr.suffix(2000))")
   }
 
+  /// Builds Tests/SharedLibraries/InitOrder with the toolchain's clang (a
+  /// shape SwiftPM cannot build: libraries linked against each other).
+  static func buildInitOrderLibraries() throws -> String {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let src = root.appendingPathComponent("Tests/SharedLibraries/InitOrder").path
+    let include = root.appendingPathComponent("Sources/CJumpLabelSite/include").path
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("jumplabel-init-order-\(getpid())").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let clang = ["/opt/swift/usr/bin/clang", "/usr/bin/clang"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "clang"
+    let common = ["-fPIC", "-shared", "-I", include, "-Wl,-rpath,$ORIGIN", "-L", dir]
+    for (lib, opt, file, libs) in [("X", "-O0", "x.c", [String]()), ("Z", "-O2", "z.c", ["-lX"]), ("A", "-O2", "a.c", ["-lX", "-lZ"])] {
+      let r = try spawn(clang, [opt] + common + ["\(src)/\(file)"] + libs + ["-o", "\(dir)/lib\(lib).so"])
+      if r.status != 0 {
+        try? FileManager.default.removeItem(atPath: dir)
+        throw CompileFailure(description: "clang lib\(lib).so: \(r.stderr)")
+      }
+    }
+    return dir
+  }
+
+  struct CompileFailure: Error, CustomStringConvertible { let description: String }
+
+  /// The runtime's first use inside a constructor of one library while a
+  /// sibling of the same dlopen is mapped but not initialised: the
+  /// runtime's walk of the images must not initialise the sibling early.
+  /// Negative control: the earlier design, which asked the loader about
+  /// every walked image with dlopen(RTLD_NOLOAD), does exactly that.
+  @Test func firstUseInsideAConstructorKeepsConstructorOrder() throws {
+    let dir = try Self.buildInitOrderLibraries()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let r = try Self.libraries(["init-order", "--dir", dir])
+    #expect(r.status == 0 && !r.signalled, "\(r.stdout)\(r.stderr)")
+    #expect(Self.failures(r).isEmpty, "\(r.stdout)")
+    let bad = try Self.libraries(["init-order", "--dir", dir, "--fault", "dlopen-walked-images"])
+    #expect(Self.failures(bad).contains { $0.contains("Z's constructor ran after X's") }, "the hazard did not reproduce: \(bad.stdout)\(bad.stderr)")
+  }
+
   /// Negative control of the lock order and of the watchdog: a patcher that
   /// calls dlopen while holding the registry and patch locks deadlocks
   /// against dlclose (the seed's hang), and the watchdog ends the process

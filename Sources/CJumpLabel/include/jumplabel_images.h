@@ -36,6 +36,9 @@ int jl_image_containing(const void *address, const char **path, int *links_swift
 /// this thread is). Takes the loader's lock; changes nothing.
 void jl_wait_for_loader(void);
 
+/// dlopen(RTLD_NOLOAD) and dlclose: only for the `dlopenWalkedImages` fault.
+void jl_probe_dlopen(const char *path);
+
 /// Makes a loaded image permanent (dlopen RTLD_NOLOAD | RTLD_NODELETE).
 /// Returns 1 on success. Takes the loader's lock.
 int jl_pin_image(const char *path);

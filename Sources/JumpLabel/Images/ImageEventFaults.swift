@@ -11,6 +11,10 @@ public struct ImageEventFaults: OptionSet, Sendable {
   public static let ignoreLoads = ImageEventFaults(rawValue: 1)
   /// Unload hooks do nothing: the index keeps the sites of unmapped images.
   public static let ignoreUnloads = ImageEventFaults(rawValue: 2)
+  /// The first walk also does dlopen(RTLD_NOLOAD) + dlclose on every image
+  /// it saw (an earlier design): inside a dlopen, that runs the constructors
+  /// of images not initialised yet.
+  public static let dlopenWalkedImages = ImageEventFaults(rawValue: 4)
 }
 
 extension KeyRegistry {

@@ -13,7 +13,7 @@ struct LibrariesCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "exercise-libraries", abstract: "Shared-library scenarios (for the tests).", shouldDisplay: false)
 
-  enum Scenario: String, ExpressibleByArgument { case pair, churn }
+  enum Scenario: String, ExpressibleByArgument { case pair, churn, initOrder = "init-order" }
 
   enum Fault: String, ExpressibleByArgument {
     /// Load hooks do nothing (negative control of the load-time patching).
@@ -23,6 +23,9 @@ struct LibrariesCommand: ParsableCommand {
     /// Every batch calls dlopen while holding the registry and patch locks:
     /// the lock-order violation, to prove the watchdog catches the deadlock.
     case loaderUnderLock = "loader-under-lock"
+    /// The first walk dlopens every image it saw (negative control of
+    /// init-order).
+    case dlopenWalkedImages = "dlopen-walked-images"
     /// Every batch runs the runtime's own pre-loader-call check while
     /// holding those locks: it must trap at once.
     case checkedLoaderUnderLock = "checked-loader-under-lock"
@@ -33,22 +36,46 @@ struct LibrariesCommand: ParsableCommand {
   @Option var threads = 2
   @Option(help: "Seconds without progress before the watchdog fails the run.") var watchdog = 15.0
   @Option var fault: Fault?
+  @Option(help: "init-order: the folder with libA.so, libX.so, libZ.so (Tests/SharedLibraries/InitOrder).")
+  var dir: String?
 
   func run() throws {
     _ = jl_cli_die_with_parent()
     switch fault {
     case .ignoreLoads?: StaticKeys._injectImageEventFaults(.ignoreLoads)
     case .ignoreUnloads?: StaticKeys._injectImageEventFaults(.ignoreUnloads)
+    case .dlopenWalkedImages?: StaticKeys._injectImageEventFaults(.dlopenWalkedImages)
     case .loaderUnderLock?, .checkedLoaderUnderLock?, nil: break
     }
     let lines: [String]
     switch scenario {
     case .pair: lines = try LibraryPair().run()
     case .churn: lines = try runChurn()
+    case .initOrder: lines = try runInitOrder()
     }
     for l in lines { print(l) }
     fflush(nil)
     if lines.contains(where: { $0.hasPrefix("FAIL") }) { throw ExitCode(1) }
+  }
+
+  /// The runtime's first use happens inside a constructor (X's) while
+  /// another image of the same dlopen (Z) is mapped but not initialised;
+  /// the runtime's walk must not initialise Z there.
+  private func runInitOrder() throws -> [String] {
+    guard let dir else { throw FixtureError("init-order needs --dir") }
+    var lines: [String] = []
+    func check(_ ok: Bool, _ what: String) { lines.append((ok ? "ok   " : "FAIL ") + what) }
+    let a = try OpenedLibrary.open(dir + "/libA.so")
+    func int(_ name: String) throws -> Int32 {
+      guard let p = dlsym(a.handle, name) else { throw FixtureError("dlsym(\(name)) failed") }
+      return p.assumingMemoryBound(to: Int32.self).pointee
+    }
+    check(StaticKeys.list().contains { $0.name == "order.key" }, "X's constructor made the runtime's first use (order.key is known)")
+    check(StaticKeys.images().contains { $0.path.hasSuffix("/libZ.so") }, "the runtime's walk, inside X's constructor, indexed Z")
+    check(try int("x_saw") == 0, "X's read saw the default")
+    let inside = try int("z_ran_inside_x")
+    check(inside == 0, "Z's constructor ran after X's, not inside it (z_ran_inside_x = \(inside))")
+    return lines
   }
 
   private func runChurn() throws -> [String] {
