@@ -13,6 +13,7 @@ let package = Package(
     .library(name: "JumpLabelTestPairB", type: .dynamic, targets: ["PairB"]),
     .library(name: "JumpLabelTestChurn", type: .dynamic, targets: ["ChurnSites"]),
     .library(name: "JumpLabelTestLinkedC", type: .dynamic, targets: ["LinkedCSites"]),
+    .library(name: "JumpLabelTestForeignRuntime", type: .dynamic, targets: ["ForeignRuntime"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -48,6 +49,8 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.unsafeFlags(["-nostartfiles"])]),
     .target(name: "LinkedCSites", dependencies: ["CJumpLabelSite"], path: "Tests/SharedLibraries/LinkedCSites",
             cSettings: [.unsafeFlags(["-O2"])]),
+    .target(name: "ForeignRuntime", dependencies: ["CJumpLabelSite"], path: "Tests/SharedLibraries/ForeignRuntime",
+            linkerSettings: [.unsafeFlags(["-nostartfiles"])]),
     // C shim of the command-line tool (prctl).
     .target(name: "CJumpLabelCLI"),
     // The command-line tool: stress test, key listing.

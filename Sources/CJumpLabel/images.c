@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 #include <elf.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <link.h>
 #include <stdlib.h>
@@ -114,6 +115,18 @@ void jl_wait_for_loader(void) {
   // dlclose. It changes no reference count and runs no constructor.
   Dl_info info;
   (void)dladdr((const void *)&jl_wait_for_loader, &info);
+}
+
+static int read_adds(struct dl_phdr_info *info, size_t size, void *data) {
+  if (size >= offsetof(struct dl_phdr_info, dlpi_adds) + sizeof info->dlpi_adds)
+    *(unsigned long long *)data = info->dlpi_adds;
+  return 1;  // the counter is the same in every entry: stop at the first
+}
+
+uint64_t jl_loader_adds(void) {
+  unsigned long long adds = 0;
+  dl_iterate_phdr(read_adds, &adds);
+  return adds;
 }
 
 void jl_probe_dlopen(const char *path) {

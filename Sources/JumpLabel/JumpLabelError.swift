@@ -1,3 +1,4 @@
+import CJumpLabelSite
 import TextPoke
 
 /// Errors of the static-key runtime. A thrown call changed nothing.
@@ -17,6 +18,10 @@ public enum JumpLabelError: Error, Sendable, Equatable, CustomStringConvertible 
   case reentrantControl(key: String)
   /// The patch engine refused the batch.
   case patch(key: String, TextPokeError)
+  /// Another copy of this runtime, of another ABI version, is loaded: it
+  /// cannot share this registry and might patch the same sites, so no key
+  /// is toggled any more. Link one version of the package.
+  case foreignRuntime(image: String, abi: UInt32)
 
   public var description: String {
     switch self {
@@ -34,6 +39,8 @@ public enum JumpLabelError: Error, Sendable, Equatable, CustomStringConvertible 
       return "control of static key '\(key)' from inside another control call on the same thread (a signal handler?) is refused; nothing changed"
     case let .patch(key, error):
       return "patching static key '\(key)' failed: \(error)"
+    case let .foreignRuntime(image, abi):
+      return "\(image) carries a JumpLabel runtime of ABI \(abi), not \(JL_RUNTIME_ABI): two registries could patch the same sites, so keys are not toggled; link one version of the package"
     }
   }
 }

@@ -45,6 +45,9 @@ final class KeyRegistry: @unchecked Sendable {
   /// (Unload events are only recorded once the registry started, so any
   /// recorded unload of a table at or before `generation` that the second
   /// walk still lists was followed by a load of it.)
+  /// Runtime copies of another ABI seen so far: while there is one, no key
+  /// is toggled (it could patch the same sites under its own lock).
+  private var foreign: [String: UInt32] = [:]
   private var unloads: UInt64 = 0
   private var unloadedAt: [UInt: UInt64] = [:]
 
@@ -73,6 +76,9 @@ final class KeyRegistry: @unchecked Sendable {
     ProcessRuntime.settle()
   }
 
+  /// The loader's load count at the last scan for foreign runtimes.
+  static let scannedAdds = Atomic<UInt64>(UInt64.max)
+
   /// Set when the process starts to exit.
   static let exiting = Atomic<Bool>(false)
 
@@ -96,6 +102,7 @@ final class KeyRegistry: @unchecked Sendable {
     // dlopen, that would run the constructors of images not initialised
     // yet, out of order.)
     let walked = SiteTable.readLoadedImages()
+    let foreignNow = SiteTable.foreignRuntimes()
     if KeyRegistry.hasFault(.dlopenWalkedImages) {
       for t in walked where t.image != "<main program>" { jl_probe_dlopen(t.image) }
     }
@@ -114,6 +121,7 @@ final class KeyRegistry: @unchecked Sendable {
       // An unload hook ran since `generation` was read: that image may be
       // unmapped (or about to be) even though the walk saw it. If it was
       // loaded again since, its own load hook indexes it.
+      noteForeign(foreignNow)
       for (t, pinned) in tables where unloadedAt[t.start].map({ $0 <= generation }) ?? true {
         index(t, pinned: pinned)
       }
@@ -164,7 +172,10 @@ final class KeyRegistry: @unchecked Sendable {
       sites[name, default: []].append(contentsOf: group)
       i = j
     }
-    if !batch.isEmpty {
+    if !batch.isEmpty, let f = foreignRuntime {
+      // Another registry may patch these sites too: leave them, mark the keys.
+      for k in batchKeys { noteProblem(k, f) }
+    } else if !batch.isEmpty {
       do {
         try TextPoke.apply(batch)
       } catch {
@@ -196,6 +207,28 @@ final class KeyRegistry: @unchecked Sendable {
     // sites leave the index all the same: a dlclose made by an atexit
     // handler that runs after ours does unmap.
     if !KeyRegistry.exiting.load(ordering: .acquiring) { TextPoke.forgetSites(in: img.range) }
+  }
+
+  /// The error for the first runtime copy of another ABI, if any. Lock held.
+  var foreignRuntime: JumpLabelError? {
+    foreign.min(by: { $0.key < $1.key }).map { .foreignRuntime(image: $0.key, abi: $0.value) }
+  }
+
+  /// Records runtime copies of another ABI. Lock held.
+  func noteForeign(_ found: [(image: String, abi: UInt32)]) {
+    for (image, abi) in found { foreign[image] = abi }
+  }
+
+  /// Looks for runtime copies of another ABI again if an image was loaded
+  /// since the last look (the loader's load counter says so cheaply).
+  /// Loader work first, then the lock.
+  func rescanForeign() {
+    LoaderCalls.mayCallLoader()
+    let adds = jl_loader_adds()
+    if KeyRegistry.scannedAdds.load(ordering: .relaxed) == adds { return }
+    let found = SiteTable.foreignRuntimes()
+    KeyRegistry.scannedAdds.store(adds, ordering: .relaxed)
+    if !found.isEmpty { _ = lock.withLockUnlessReentrant { noteForeign(found) } }
   }
 
   /// Records the first problem of a key; its control calls throw it from
@@ -256,6 +289,7 @@ final class KeyRegistry: @unchecked Sendable {
 
   /// For control calls on a declared key. Lock held.
   private func controllable(_ key: KeyReference) throws(JumpLabelError) -> KeyRecord {
+    if let f = foreignRuntime { throw f }
     guard let defaultValue = key.defaultValue else {
       guard let r = keys[key.name] else { throw .unknownKey(key.name) }
       if let p = problems[key.name] { throw p }
@@ -272,6 +306,7 @@ final class KeyRegistry: @unchecked Sendable {
   /// Runs `body` with the lock and the record of `key`.
   func withKey<T>(_ key: KeyReference, _ body: (KeyRecord) throws(JumpLabelError) -> T) throws(JumpLabelError) -> T {
     ensureLoaded()
+    if !OwnedLock.anyHeldByCurrentThread { rescanForeign() }
     guard let r = try lock.withLockUnlessReentrant({ () throws(JumpLabelError) -> T in try body(try controllable(key)) }) else {
       throw .reentrantControl(key: key.name)
     }
@@ -297,6 +332,7 @@ final class KeyRegistry: @unchecked Sendable {
   /// Makes every site of `record` follow `enabled`, in one batch. Lock held.
   func patchSites(of record: KeyRecord, to enabled: Bool) throws(JumpLabelError) {
     guard let list = sites[record.name], !list.isEmpty else { return }
+    if let f = foreignRuntime { throw f }
     let batch = list.map {
       TextPatch(address: $0.code, expected: $0.instruction(enabled: !enabled), replacement: $0.instruction(enabled: enabled))
     }
@@ -349,7 +385,11 @@ final class KeyRegistry: @unchecked Sendable {
   /// Every problem found in the tables, by key.
   func allProblems() -> [JumpLabelError] {
     ensureLoaded()
-    return lock.withLockUnlessReentrant { problems.sorted { $0.key < $1.key }.map(\.value) } ?? []
+    rescanForeign()
+    return lock.withLockUnlessReentrant {
+      foreign.sorted { $0.key < $1.key }.map { JumpLabelError.foreignRuntime(image: $0.key, abi: $0.value) }
+        + problems.sorted { $0.key < $1.key }.map(\.value)
+    } ?? []
   }
 
   /// The indexed images, for control tools.

@@ -110,6 +110,17 @@ import Testing
     #expect(Self.failures(bad).contains { $0.contains("Z's constructor ran after X's") }, "the hazard did not reproduce: \(bad.stdout)\(bad.stderr)")
   }
 
+  /// Another version of the runtime (another ABI) cannot share the
+  /// registry: it is detected, reported, and toggles are refused rather than
+  /// risk two patchers on one site. Negative control: with detection off,
+  /// the toggle goes ahead.
+  @Test func runtimeOfAnotherABIIsDetectedAndTogglingStops() throws {
+    let r = try Self.libraries(["foreign"])
+    #expect(r.status == 0 && Self.failures(r).isEmpty, "\(r.stdout)\(r.stderr)")
+    let bad = try Self.libraries(["foreign", "--fault", "ignore-foreign-runtimes"])
+    #expect(Self.failures(bad).contains { $0.contains("a toggle still patched") }, "\(bad.stdout)\(bad.stderr)")
+  }
+
   /// Negative control of the lock order and of the watchdog: a patcher that
   /// calls dlopen while holding the registry and patch locks deadlocks
   /// against dlclose (the seed's hang), and the watchdog ends the process

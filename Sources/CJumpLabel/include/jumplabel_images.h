@@ -36,6 +36,10 @@ int jl_image_containing(const void *address, const char **path, int *links_swift
 /// this thread is). Takes the loader's lock; changes nothing.
 void jl_wait_for_loader(void);
 
+/// How many images the loader has loaded so far (dlpi_adds). Takes the
+/// loader's lock briefly.
+uint64_t jl_loader_adds(void);
+
 /// dlopen(RTLD_NOLOAD) and dlclose: only for the `dlopenWalkedImages` fault.
 void jl_probe_dlopen(const char *path);
 

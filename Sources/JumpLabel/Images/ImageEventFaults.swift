@@ -15,6 +15,8 @@ public struct ImageEventFaults: OptionSet, Sendable {
   /// it saw (an earlier design): inside a dlopen, that runs the constructors
   /// of images not initialised yet.
   public static let dlopenWalkedImages = ImageEventFaults(rawValue: 4)
+  /// Runtime copies of another ABI go unnoticed.
+  public static let ignoreForeignRuntimes = ImageEventFaults(rawValue: 8)
 }
 
 extension KeyRegistry {

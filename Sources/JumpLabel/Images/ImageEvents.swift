@@ -14,6 +14,7 @@ extension KeyRegistry {
     ensureLoaded()  // the first walk may already have found this image
     // Loader work first, with none of our locks held.
     guard let t = SiteTable.readImage(note: note) else { return }
+    rescanForeign()
     // The image is initialising (this is its first constructor), its
     // dependencies are initialised: pinning it runs no constructor.
     let pinned = LoaderCalls.holdsSwift(t) && LoaderCalls.pin(t.image)

@@ -104,6 +104,30 @@ enum SiteTable {
     return box.tables
   }
 
+  /// Runtime copies of another ABI version in the loaded images: (image,
+  /// ABI). Same ABI copies coordinate (Runtime/ProcessRuntime.swift); these
+  /// cannot.
+  static func foreignRuntimes() -> [(image: String, abi: UInt32)] {
+    LoaderCalls.mayCallLoader()
+    if KeyRegistry.hasFault(.ignoreForeignRuntimes) { return [] }
+    final class Box { var found: [(String, UInt32)] = [] }
+    let box = Box()
+    withExtendedLifetime(box) {
+      jl_walk_notes({ info, type, desc, descsz, _, context in
+        guard let info, let desc, let context, type == JL_RUNTIME_NOTE_TYPE, descsz == 8 else { return 0 }
+        let rt = desc + Int(desc.loadUnaligned(as: Int64.self))
+        guard rt.loadUnaligned(as: UInt64.self) == JL_RUNTIME_MAGIC else { return 0 }
+        let abi = rt.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+        guard abi != JL_RUNTIME_ABI else { return 0 }
+        var name = info.pointee.name.map { String(cString: $0) } ?? ""
+        if name.isEmpty { name = "<main program>" }
+        Unmanaged<Box>.fromOpaque(context).takeUnretainedValue().found.append((name, abi))
+        return 0
+      }, Unmanaged.passUnretained(box).toOpaque())
+    }
+    return box.found
+  }
+
   /// A table as a walk sees it.
   struct TableIdentity: Hashable {
     let start: UInt

@@ -43,6 +43,7 @@ extension JumpLabelError {
     case let .heldByIncrements(key, count): w.u8(4); w.string(key); w.int(count)
     case let .reentrantControl(key): w.u8(5); w.string(key)
     case let .patch(key, error): w.u8(6); w.string(key); error.encode(&w)
+    case let .foreignRuntime(image, abi): w.u8(7); w.string(image); w.int(Int(abi))
     }
   }
 
@@ -54,7 +55,8 @@ extension JumpLabelError {
     case 3: return .underflow(key: r.string())
     case 4: return .heldByIncrements(key: r.string(), count: r.int())
     case 5: return .reentrantControl(key: r.string())
-    default: return .patch(key: r.string(), TextPokeError.decode(&r))
+    case 6: return .patch(key: r.string(), TextPokeError.decode(&r))
+    default: return .foreignRuntime(image: r.string(), abi: UInt32(truncatingIfNeeded: r.int()))
     }
   }
 }

@@ -12,6 +12,8 @@ enum FixtureLibrary: String, CaseIterable {
   case churn = "libJumpLabelTestChurn.so"
   /// C, two sites, linked with swiftrt.o (SwiftPM's default): pinned.
   case linkedC = "libJumpLabelTestLinkedC.so"
+  /// C, carries a runtime note of another ABI (999).
+  case foreignRuntime = "libJumpLabelTestForeignRuntime.so"
 
   /// Where this build of the package put it.
   var path: String {

@@ -13,7 +13,7 @@ struct LibrariesCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "exercise-libraries", abstract: "Shared-library scenarios (for the tests).", shouldDisplay: false)
 
-  enum Scenario: String, ExpressibleByArgument { case pair, churn, initOrder = "init-order" }
+  enum Scenario: String, ExpressibleByArgument { case pair, churn, initOrder = "init-order", foreign }
 
   enum Fault: String, ExpressibleByArgument {
     /// Load hooks do nothing (negative control of the load-time patching).
@@ -26,6 +26,8 @@ struct LibrariesCommand: ParsableCommand {
     /// The first walk dlopens every image it saw (negative control of
     /// init-order).
     case dlopenWalkedImages = "dlopen-walked-images"
+    /// Runtime copies of another ABI go unnoticed (negative control of foreign).
+    case ignoreForeignRuntimes = "ignore-foreign-runtimes"
     /// Every batch runs the runtime's own pre-loader-call check while
     /// holding those locks: it must trap at once.
     case checkedLoaderUnderLock = "checked-loader-under-lock"
@@ -45,6 +47,7 @@ struct LibrariesCommand: ParsableCommand {
     case .ignoreLoads?: StaticKeys._injectImageEventFaults(.ignoreLoads)
     case .ignoreUnloads?: StaticKeys._injectImageEventFaults(.ignoreUnloads)
     case .dlopenWalkedImages?: StaticKeys._injectImageEventFaults(.dlopenWalkedImages)
+    case .ignoreForeignRuntimes?: StaticKeys._injectImageEventFaults(.ignoreForeignRuntimes)
     case .loaderUnderLock?, .checkedLoaderUnderLock?, nil: break
     }
     let lines: [String]
@@ -52,6 +55,7 @@ struct LibrariesCommand: ParsableCommand {
     case .pair: lines = try LibraryPair().run()
     case .churn: lines = try runChurn()
     case .initOrder: lines = try runInitOrder()
+    case .foreign: lines = try runForeign()
     }
     for l in lines { print(l) }
     fflush(nil)
@@ -75,6 +79,42 @@ struct LibrariesCommand: ParsableCommand {
     check(try int("x_saw") == 0, "X's read saw the default")
     let inside = try int("z_ran_inside_x")
     check(inside == 0, "Z's constructor ran after X's, not inside it (z_ran_inside_x = \(inside))")
+    return lines
+  }
+
+  /// A runtime copy of another ABI arrives: keys stop being toggled, with
+  /// an error naming it, and `problems()` reports it.
+  private func runForeign() throws -> [String] {
+    var lines: [String] = []
+    func check(_ ok: Bool, _ what: String) { lines.append((ok ? "ok   " : "FAIL ") + what) }
+    let churn = try OpenedLibrary.open(try FixtureLibrary.churn.requireBuilt())
+    let (k0, k1) = (ChurnKeys.all[0], ChurnKeys.all[1])
+    do {
+      try k0.enable()
+      check(true, "before: a toggle works")
+    } catch {
+      check(false, "before: a toggle failed: \(error)")
+    }
+    let path = try FixtureLibrary.foreignRuntime.requireBuilt()
+    let foreign = try OpenedLibrary.open(path)
+    let expected = JumpLabelError.foreignRuntime(image: path, abi: 999)
+    do {
+      try k0.disable()
+      check(false, "after loading \(path): a toggle still patched")
+    } catch {
+      check(error == expected, "after loading it, a toggle is refused: \(error)")
+    }
+    do {
+      try k1.increment()
+      check(false, "after loading it: an increment still patched")
+    } catch {
+      check(error == expected, "... and so is a first increment")
+    }
+    check(StaticKeys.problems().contains(expected), "problems() names it")
+    check(StaticKeys.isPrimaryRuntime, "the election ignores it")
+    check(k0.state && !k1.state, "nothing changed")
+    foreign.close()
+    churn.close()
     return lines
   }
 

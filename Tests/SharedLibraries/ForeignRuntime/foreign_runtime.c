@@ -1,0 +1,25 @@
+// What another version of this package would bring into a process: a
+// runtime note whose descriptor has the right magic and another ABI number.
+// It cannot join this version's registry; the runtime must notice it and
+// stop toggling rather than risk two patchers on one site.
+#include "foreign_runtime.h"
+
+#include <jumplabel_runtime_abi.h>
+
+__attribute__((used, visibility("hidden"))) const struct {
+  uint64_t magic;
+  uint32_t abi, size;
+} jl_foreign_descriptor = {JL_RUNTIME_MAGIC, 999, 56};
+
+__asm__(
+    ".pushsection .note.jumplabel.runtime, \"a\", @note\n"
+    ".balign 4\n"
+    ".long 10\n"
+    ".long 8\n"
+    ".long 0x4a52\n"
+    ".asciz \"JumpLabel\"\n"
+    ".balign 4\n"
+    ".quad jl_foreign_descriptor - .\n"
+    ".popsection\n");
+
+unsigned foreign_runtime_abi(void) { return jl_foreign_descriptor.abi; }
