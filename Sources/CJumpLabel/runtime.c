@@ -47,16 +47,7 @@ const jl_runtime *jl_runtime_this(void) { return &jl_runtime_self; }
 
 // The runtime note: owner "JumpLabel", type JL_RUNTIME_NOTE_TYPE, descriptor
 // the self-relative offset of jl_runtime_self (no relocation needed).
-__asm__(
-    ".pushsection .note.jumplabel.runtime, \"a\", @note\n"
-    ".balign 4\n"
-    ".long 10\n"
-    ".long 8\n"
-    ".long 0x4a52\n"
-    ".asciz \"JumpLabel\"\n"
-    ".balign 4\n"
-    ".quad jl_runtime_self - .\n"
-    ".popsection\n");
+JL_EMIT_RUNTIME_NOTE(jl_runtime_self);
 
 // A runtime copy holds Swift code, which the Swift runtime cannot forget
 // (README, "Shared libraries"), and other images may call through its

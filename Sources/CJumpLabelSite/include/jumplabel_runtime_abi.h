@@ -69,6 +69,21 @@ typedef struct jl_runtime {
   const struct jl_runtime *self;
 } jl_runtime;
 
+/// Emits a runtime note (owner "JumpLabel", type JL_RUNTIME_NOTE_TYPE)
+/// whose descriptor is the self-relative offset of `symbol`, a hidden
+/// runtime descriptor in the same image: no relocation needed. At file
+/// scope, once per image.
+#define JL_EMIT_RUNTIME_NOTE(symbol)               \
+  __asm__(".pushsection .note.jumplabel.runtime, \"a\", @note\n" \
+          ".balign 4\n"                             \
+          ".long 10\n"                              \
+          ".long 8\n"                               \
+          ".long 0x4a52\n"                          \
+          ".asciz \"JumpLabel\"\n"                  \
+          ".balign 4\n"                             \
+          ".quad " #symbol " - .\n"                 \
+          ".popsection\n")
+
 // ------------------------------------------------------------ image walk
 
 /// The prefix of glibc's `struct dl_phdr_info` and ELF64 program header,

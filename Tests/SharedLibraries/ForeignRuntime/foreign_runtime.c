@@ -11,15 +11,6 @@ __attribute__((used, visibility("hidden"))) const struct {
   uint32_t abi, size;
 } jl_foreign_descriptor = {JL_RUNTIME_MAGIC, 999, 56};
 
-__asm__(
-    ".pushsection .note.jumplabel.runtime, \"a\", @note\n"
-    ".balign 4\n"
-    ".long 10\n"
-    ".long 8\n"
-    ".long 0x4a52\n"
-    ".asciz \"JumpLabel\"\n"
-    ".balign 4\n"
-    ".quad jl_foreign_descriptor - .\n"
-    ".popsection\n");
+JL_EMIT_RUNTIME_NOTE(jl_foreign_descriptor);
 
 unsigned foreign_runtime_abi(void) { return jl_foreign_descriptor.abi; }
