@@ -50,7 +50,7 @@ let package = Package(
     .target(name: "LinkedCSites", dependencies: ["CJumpLabelSite"], path: "Tests/SharedLibraries/LinkedCSites",
             cSettings: [.unsafeFlags(["-O2"])]),
     .target(name: "ForeignRuntime", dependencies: ["CJumpLabelSite"], path: "Tests/SharedLibraries/ForeignRuntime",
-            linkerSettings: [.unsafeFlags(["-nostartfiles"])]),
+            cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.unsafeFlags(["-nostartfiles"])]),
     // C shim of the command-line tool (prctl).
     .target(name: "CJumpLabelCLI"),
     // The command-line tool: stress test, key listing.

@@ -1,5 +1,3 @@
-import TextPoke
-
 /// The counting semantics of the kernel's `static_key_slow_inc/dec`.
 ///
 /// A key is enabled iff its count is > 0. Going 0 → 1 and 1 → 0 patches the
@@ -21,7 +19,6 @@ extension KeyRegistry {
       if done { return }
       v = now
     }
-    if !OwnedLock.anyHeldByCurrentThread { rescanForeign() }
     guard try lock.withLockUnlessReentrant({ () throws(JumpLabelError) in try incrementLocked(r) }) != nil else {
       throw .reentrantControl(key: r.name)
     }
@@ -55,7 +52,6 @@ extension KeyRegistry {
       if done { return }
       v = now
     }
-    if !OwnedLock.anyHeldByCurrentThread { rescanForeign() }
     guard try lock.withLockUnlessReentrant({ () throws(JumpLabelError) in try decrementLocked(r) }) != nil else {
       throw .reentrantControl(key: r.name)
     }

@@ -221,7 +221,11 @@ final class KeyRegistry: @unchecked Sendable {
 
   /// Looks for runtime copies of another ABI again if an image was loaded
   /// since the last look (the loader's load counter says so cheaply).
-  /// Loader work first, then the lock.
+  /// Loader work first, then the lock. Called at image load hooks and by
+  /// `problems()`, never on the toggle path: a walk of the images holds the
+  /// loader's write lock, which glibc's fork() does not reset in the child,
+  /// so a process that forks while another thread walks gets a child that
+  /// hangs at its first walk (seen: the fork test, once this ran per toggle).
   func rescanForeign() {
     LoaderCalls.mayCallLoader()
     let adds = jl_loader_adds()
@@ -306,7 +310,6 @@ final class KeyRegistry: @unchecked Sendable {
   /// Runs `body` with the lock and the record of `key`.
   func withKey<T>(_ key: KeyReference, _ body: (KeyRecord) throws(JumpLabelError) -> T) throws(JumpLabelError) -> T {
     ensureLoaded()
-    if !OwnedLock.anyHeldByCurrentThread { rescanForeign() }
     guard let r = try lock.withLockUnlessReentrant({ () throws(JumpLabelError) -> T in try body(try controllable(key)) }) else {
       throw .reentrantControl(key: key.name)
     }

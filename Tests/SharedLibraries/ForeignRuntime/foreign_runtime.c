@@ -4,7 +4,7 @@
 // stop toggling rather than risk two patchers on one site.
 #include "foreign_runtime.h"
 
-#include <jumplabel_runtime_abi.h>
+#include <jumplabel_site.h>
 
 __attribute__((used, visibility("hidden"))) const struct {
   uint64_t magic;
@@ -14,3 +14,7 @@ __attribute__((used, visibility("hidden"))) const struct {
 JL_EMIT_RUNTIME_NOTE(jl_foreign_descriptor);
 
 unsigned foreign_runtime_abi(void) { return jl_foreign_descriptor.abi; }
+
+// A site, as a plugin built with the other version would have: its load
+// hook is what announces the image (and so the foreign runtime) to ours.
+int foreign_site(void) { return JL_BRANCH("foreign.key", 0, 0); }
