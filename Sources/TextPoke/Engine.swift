@@ -13,7 +13,13 @@ final class Engine: @unchecked Sendable {
   private var coreSync: CoreSyncMethod?
   private var coreSyncProblem: String?
   var faults: TextPokeFaults = []
-  let batchHook = Mutex<(@Sendable () -> Void)?>(nil)
+  /// Test hooks run mid-batch (TextPoke._addBatchHook), by token.
+  let batchHooks = Mutex<(next: Int, hooks: [Int: @Sendable () -> Void])>((0, [:]))
+
+  /// Runs every registered batch hook (outside the hooks' own mutex).
+  func runBatchHooks() {
+    for hook in batchHooks.withLock({ $0.hooks.sorted { $0.key < $1.key }.map(\.value) }) { hook() }
+  }
   private var parkedBatches: UInt64 = 0
   private var lastProtocol: PatchProtocol?
   private var batches: UInt64 = 0
@@ -152,7 +158,7 @@ final class Engine: @unchecked Sendable {
         written.append((p, 1))
       }
       try sync()
-      if let hook = batchHook.withLock({ $0 }) { hook() }
+      runBatchHooks()
       var anyTail = false
       for (i, p) in work.enumerated() where p.expected.count > 1 && p.expected[1...] != p.replacement[1...] {
         try write(Array(p.replacement[1...]), at: p.address + 1)
@@ -202,7 +208,7 @@ final class Engine: @unchecked Sendable {
     let new = writes(\.replacement), old = writes(\.expected)
     // The test hook runs before parking: nothing may run arbitrary code
     // while the other threads are parked.
-    if let hook = batchHook.withLock({ $0 }) { hook() }
+    runBatchHooks()
     let missing = tp_rendezvous_begin(1, 2000)
     if missing != 0 {
       tp_rendezvous_end()

@@ -54,8 +54,20 @@ public enum TextPoke {
   /// A hook the patcher calls on its own thread in the middle of every
   /// batch (int3: after the int3s are written and synced; parked: before
   /// parking), for tests of re-entrant patching. Not for production use.
-  public static func _setBatchHook(_ hook: (@Sendable () -> Void)?) {
-    Engine.shared.batchHook.withLock { $0 = hook }
+  /// Hooks are independent: tests running in parallel each add their own
+  /// and remove only theirs. Returns the token for `_removeBatchHook`.
+  @discardableResult
+  public static func _addBatchHook(_ hook: @escaping @Sendable () -> Void) -> Int {
+    Engine.shared.batchHooks.withLock { s in
+      s.next += 1
+      s.hooks[s.next] = hook
+      return s.next
+    }
+  }
+
+  /// Removes the hook `_addBatchHook` returned `token` for.
+  public static func _removeBatchHook(_ token: Int) {
+    _ = Engine.shared.batchHooks.withLock { $0.hooks.removeValue(forKey: token) }
   }
 
   /// Imposes conditions for tests (fault injection). Takes effect for the

@@ -12,7 +12,7 @@ import Testing
   func controlFromInsideAToggleIsRefused() throws {
     let me = TextPoke.currentThreadID
     let results = ResultBox()
-    TextPoke._setBatchHook {
+    let hook = TextPoke._addBatchHook {
       guard TextPoke.currentThreadID == me else { return }
       do { try StaticKey.fixtureReentrant.enable(); results.add("enabled") } catch { results.add("\(error)") }
       do { try StaticKeys.set(named: "fixture.reentrant", enabled: true); results.add("enabled") } catch { results.add("\(error)") }
@@ -20,7 +20,7 @@ import Testing
       @inline(never) func opaque(_ k: StaticKey) -> StaticKey { k }
       results.add("fallback \(opaque(.fixtureReentrant).isEnabled)")
     }
-    defer { TextPoke._setBatchHook(nil) }
+    defer { TextPoke._removeBatchHook(hook) }
     // A key no other suite touches (suites run in parallel).
     _ = Fixture.reentrantSite()
     try StaticKey.fixtureReentrant.enable()

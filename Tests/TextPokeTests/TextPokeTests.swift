@@ -154,7 +154,7 @@ final class IllegalCounter: @unchecked Sendable {
     let page = JITPage()
     let me = TextPoke.currentThreadID
     let inner = Box()
-    TextPoke._setBatchHook {
+    let hook = TextPoke._addBatchHook {
       guard TextPoke.currentThreadID == me else { return }  // other suites' batches
       do {
         try TextPoke.apply([TextPatch(address: page.siteB, expected: [0xB8, 7, 0, 0, 0], replacement: [0xB8, 9, 0, 0, 0])])
@@ -163,7 +163,7 @@ final class IllegalCounter: @unchecked Sendable {
         inner.set("\(error)")
       }
     }
-    defer { TextPoke._setBatchHook(nil) }
+    defer { TextPoke._removeBatchHook(hook) }
     let jmp = X86Instruction.jmp32(from: page.siteA, to: page.targetA)!
     try TextPoke.apply([TextPatch(address: page.siteA, expected: X86Instruction.nop5, replacement: jmp)])
     #expect(inner.value == "\(TextPokeError.reentrantPatch)")

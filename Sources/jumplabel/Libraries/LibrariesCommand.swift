@@ -122,7 +122,7 @@ struct LibrariesCommand: ParsableCommand {
     let churn = DlopenChurn(path: try FixtureLibrary.churn.requireBuilt())
     if fault == .loaderUnderLock {
       let path = churn.path
-      TextPoke._setBatchHook {
+      TextPoke._addBatchHook {
         // Deliberately wrong: the loader's lock, taken under ours.
         if let h = dlopen(path, RTLD_LAZY | RTLD_NOLOAD) { dlclose(h) }
       }
@@ -135,7 +135,7 @@ struct LibrariesCommand: ParsableCommand {
       StaticKeys._checkMayCallLoader()  // no lock held here: passes
       print("ok   the check passes outside our locks")
       fflush(nil)
-      TextPoke._setBatchHook { StaticKeys._checkMayCallLoader() }
+      TextPoke._addBatchHook { StaticKeys._checkMayCallLoader() }
       try ChurnKeys.all[0].set(!ChurnKeys.all[0].state)  // a batch: traps inside
       lib.close()
       return ["FAIL the check did not trap under our locks"]
@@ -155,7 +155,6 @@ struct LibrariesCommand: ParsableCommand {
     done.wait()
     let (sitesChecked, sitesWrong) = churn.finalCheck()
     dog.stop()
-    TextPoke._setBatchHook(nil)
 
     var lines: [String] = []
     func check(_ ok: Bool, _ what: String) { lines.append((ok ? "ok   " : "FAIL ") + what) }
