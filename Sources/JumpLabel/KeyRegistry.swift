@@ -104,7 +104,7 @@ final class KeyRegistry: @unchecked Sendable {
     let walked = SiteTable.readLoadedImages()
     let foreignNow = SiteTable.foreignRuntimes()
     if KeyRegistry.hasFault(.dlopenWalkedImages) {
-      for t in walked where t.image != "<main program>" { jl_probe_dlopen(t.image) }
+      for t in walked where t.image != SiteTable.mainProgram { jl_probe_dlopen(t.image) }
     }
     LoaderCalls.waitForLoader()
     let still = SiteTable.loadedTables()
@@ -113,7 +113,7 @@ final class KeyRegistry: @unchecked Sendable {
       // Pin only an image whose own load hook has run: dlopen on one that
       // is not initialised yet would initialise it now. Such an image's
       // load hook pins it when it runs (imageLoaded).
-      let pinned = t.image == "<main program>" || (LoaderCalls.holdsSwift(t) && t.initialised && LoaderCalls.pin(t.image))
+      let pinned = t.image == SiteTable.mainProgram || (LoaderCalls.holdsSwift(t) && t.initialised && LoaderCalls.pin(t.image))
       tables.append((t, pinned))
     }
     _ = lock.withLockUnlessReentrant {
@@ -293,7 +293,6 @@ final class KeyRegistry: @unchecked Sendable {
 
   /// For control calls on a declared key. Lock held.
   private func controllable(_ key: KeyReference) throws(JumpLabelError) -> KeyRecord {
-    if let f = foreignRuntime { throw f }
     guard let defaultValue = key.defaultValue else {
       guard let r = keys[key.name] else { throw .unknownKey(key.name) }
       if let p = problems[key.name] { throw p }

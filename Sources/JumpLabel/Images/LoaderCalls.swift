@@ -25,7 +25,7 @@ enum LoaderCalls {
   /// True if the image holds Swift code or is registered with the Swift
   /// runtime, so that it must never be unloaded. Reads its file.
   static func holdsSwift(_ t: ImageTable) -> Bool {
-    if t.image == "<main program>" { return true }
+    if t.image == SiteTable.mainProgram { return true }
     switch jl_file_holds_swift(t.image) {
     case 0: return false
     case 1: return true
@@ -37,6 +37,6 @@ enum LoaderCalls {
   /// could not be.
   static func pin(_ path: String) -> Bool {
     mayCallLoader()
-    return path == "<main program>" || jl_pin_image(path) != 0
+    return path == SiteTable.mainProgram || jl_pin_image(path) != 0
   }
 }

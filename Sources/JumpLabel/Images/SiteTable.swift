@@ -35,7 +35,7 @@ struct SiteEntry: Sendable, Hashable {
 struct ImageTable: Sendable {
   /// Start of the table (the image's identity while loaded).
   let start: UInt
-  /// Path of the image; "<main program>" for the executable.
+  /// Path of the image; `SiteTable.mainProgram` for the executable.
   let image: String
   /// The image links libswiftCore (the fallback test for Swift code when
   /// its file cannot be read; see `LoaderCalls.holdsSwift`).
@@ -64,68 +64,72 @@ enum SiteTable {
   /// after unlisting, under the lock the walk holds), so its table is read
   /// here, inside the walk.
   static func readLoadedImages() -> [ImageTable] {
-    LoaderCalls.mayCallLoader()
-    final class Box { var tables: [ImageTable] = []; var seen: Set<UInt> = [] }
-    let box = Box()
-    withExtendedLifetime(box) {
-      jl_walk_notes({ info, type, desc, descsz, _, context in
-        guard let info, let desc, let context else { return 0 }
-        let box = Unmanaged<Box>.fromOpaque(context).takeUnretainedValue()
-        guard let (start, end) = SiteTable.tableBounds(type: type, desc: desc, descsz: descsz),
-              box.seen.insert(start).inserted else { return 0 }
-        var name = info.pointee.name.map { String(cString: $0) } ?? ""
-        if name.isEmpty { name = "<main program>" }
-        let state = SiteTable.state(desc: desc, descsz: descsz)
-        box.tables.append(SiteTable.read(
-          from: start, to: end, image: name, linksSwiftCore: jl_links_swift_core(info) != 0,
-          initialised: state != 0, unloading: state == JL_IMAGE_UNLOADING))
-        return 0
-      }, Unmanaged.passUnretained(box).toOpaque())
+    var tables: [ImageTable] = []
+    var seen = Set<UInt>()
+    forEachNote { info, image, type, desc, descsz in
+      guard let (start, end) = tableBounds(type: type, desc: desc, descsz: descsz), seen.insert(start).inserted else { return }
+      let state = state(desc: desc, descsz: descsz)
+      tables.append(read(
+        from: start, to: end, image: image, linksSwiftCore: jl_links_swift_core(info) != 0,
+        initialised: state != 0, unloading: state == JL_IMAGE_UNLOADING))
     }
-    return box.tables
+    return tables
   }
 
   /// The table starts and images of the images loaded now (a cheap second
   /// walk; see KeyRegistry.ensureLoaded).
   static func loadedTables() -> Set<TableIdentity> {
-    LoaderCalls.mayCallLoader()
-    final class Box { var tables: Set<TableIdentity> = [] }
-    let box = Box()
-    withExtendedLifetime(box) {
-      jl_walk_notes({ info, type, desc, descsz, _, context in
-        guard let info, let desc, let context,
-              let (start, _) = SiteTable.tableBounds(type: type, desc: desc, descsz: descsz) else { return 0 }
-        var name = info.pointee.name.map { String(cString: $0) } ?? ""
-        if name.isEmpty { name = "<main program>" }
-        Unmanaged<Box>.fromOpaque(context).takeUnretainedValue().tables.insert(TableIdentity(start: start, image: name))
-        return 0
-      }, Unmanaged.passUnretained(box).toOpaque())
+    var tables = Set<TableIdentity>()
+    forEachNote { _, image, type, desc, descsz in
+      if let (start, _) = tableBounds(type: type, desc: desc, descsz: descsz) { tables.insert(TableIdentity(start: start, image: image)) }
     }
-    return box.tables
+    return tables
   }
 
   /// Runtime copies of another ABI version in the loaded images: (image,
   /// ABI). Same ABI copies coordinate (Runtime/ProcessRuntime.swift); these
   /// cannot.
   static func foreignRuntimes() -> [(image: String, abi: UInt32)] {
-    LoaderCalls.mayCallLoader()
     if KeyRegistry.hasFault(.ignoreForeignRuntimes) { return [] }
-    final class Box { var found: [(String, UInt32)] = [] }
-    let box = Box()
-    withExtendedLifetime(box) {
-      jl_walk_notes({ info, type, desc, descsz, _, context in
-        guard let info, let desc, let context, type == JL_RUNTIME_NOTE_TYPE, descsz == 8 else { return 0 }
-        let rt = desc + Int(desc.loadUnaligned(as: Int64.self))
-        guard rt.loadUnaligned(as: UInt64.self) == JL_RUNTIME_MAGIC else { return 0 }
-        let abi = rt.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
-        guard abi != JL_RUNTIME_ABI else { return 0 }
-        var name = info.pointee.name.map { String(cString: $0) } ?? ""
-        if name.isEmpty { name = "<main program>" }
-        Unmanaged<Box>.fromOpaque(context).takeUnretainedValue().found.append((name, abi))
-        return 0
-      }, Unmanaged.passUnretained(box).toOpaque())
+    var found: [(image: String, abi: UInt32)] = []
+    forEachNote { _, image, type, desc, descsz in
+      guard type == JL_RUNTIME_NOTE_TYPE, descsz == 8 else { return }
+      let rt = desc + Int(desc.loadUnaligned(as: Int64.self))
+      guard rt.loadUnaligned(as: UInt64.self) == JL_RUNTIME_MAGIC else { return }
+      let abi = rt.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+      if abi != JL_RUNTIME_ABI { found.append((image, abi)) }
     }
-    return box.found
+    return found
+  }
+
+  /// The name the index uses for the executable.
+  static let mainProgram = "<main program>"
+
+  /// An image path as the loader gives it ("" or null: the executable).
+  static func imageName(_ path: UnsafePointer<CChar>?) -> String {
+    let name = path.map { String(cString: $0) } ?? ""
+    return name.isEmpty ? mainProgram : name
+  }
+
+  /// Calls `body` for every JumpLabel note of every loaded image, inside
+  /// one `dl_iterate_phdr` walk (loader lock held, none of ours: checked).
+  private static func forEachNote(
+    _ body: (UnsafePointer<jl_phdr_info>, String, UInt32, UnsafeRawPointer, UInt32) -> Void
+  ) {
+    LoaderCalls.mayCallLoader()
+    withoutActuallyEscaping(body) { body in
+      typealias Body = (UnsafePointer<jl_phdr_info>, String, UInt32, UnsafeRawPointer, UInt32) -> Void
+      final class Box { let body: Body; init(_ body: @escaping Body) { self.body = body } }
+      let box = Box(body)
+      withExtendedLifetime(box) {
+        jl_walk_notes({ info, type, desc, descsz, _, context in
+          guard let info, let desc, let context else { return 0 }
+          let box = Unmanaged<Box>.fromOpaque(context).takeUnretainedValue()
+          box.body(info, SiteTable.imageName(info.pointee.name), type, desc, descsz)
+          return 0
+        }, Unmanaged.passUnretained(box).toOpaque())
+      }
+    }
   }
 
   /// A table as a walk sees it.
@@ -144,9 +148,7 @@ enum SiteTable {
     var path: UnsafePointer<CChar>?
     var core: Int32 = 0
     guard jl_image_containing(note, &path, &core) != 0 else { return nil }
-    var name = path.map { String(cString: $0) } ?? ""
-    if name.isEmpty { name = "<main program>" }
-    return read(from: start, to: end, image: name, linksSwiftCore: core != 0, initialised: true, unloading: false)
+    return read(from: start, to: end, image: imageName(path), linksSwiftCore: core != 0, initialised: true, unloading: false)
   }
 
   /// The state word of a site note's image (0: its load hook has not run).

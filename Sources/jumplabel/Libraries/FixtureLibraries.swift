@@ -64,3 +64,10 @@ struct OpenedLibrary: @unchecked Sendable {
 
   func close() { dlclose(handle) }
 }
+
+/// The lines a scenario prints: "ok   ..." or "FAIL ..." per check.
+struct CheckLines {
+  private(set) var lines: [String] = []
+
+  mutating func check(_ ok: Bool, _ what: String) { lines.append((ok ? "ok   " : "FAIL ") + what) }
+}

@@ -67,8 +67,8 @@ struct LibrariesCommand: ParsableCommand {
   /// the runtime's walk must not initialise Z there.
   private func runInitOrder() throws -> [String] {
     guard let dir else { throw FixtureError("init-order needs --dir") }
-    var lines: [String] = []
-    func check(_ ok: Bool, _ what: String) { lines.append((ok ? "ok   " : "FAIL ") + what) }
+    var checks = CheckLines()
+    func check(_ ok: Bool, _ what: String) { checks.check(ok, what) }
     let a = try OpenedLibrary.open(dir + "/libA.so")
     func int(_ name: String) throws -> Int32 {
       guard let p = dlsym(a.handle, name) else { throw FixtureError("dlsym(\(name)) failed") }
@@ -79,14 +79,14 @@ struct LibrariesCommand: ParsableCommand {
     check(try int("x_saw") == 0, "X's read saw the default")
     let inside = try int("z_ran_inside_x")
     check(inside == 0, "Z's constructor ran after X's, not inside it (z_ran_inside_x = \(inside))")
-    return lines
+    return checks.lines
   }
 
   /// A runtime copy of another ABI arrives: keys stop being toggled, with
   /// an error naming it, and `problems()` reports it.
   private func runForeign() throws -> [String] {
-    var lines: [String] = []
-    func check(_ ok: Bool, _ what: String) { lines.append((ok ? "ok   " : "FAIL ") + what) }
+    var checks = CheckLines()
+    func check(_ ok: Bool, _ what: String) { checks.check(ok, what) }
     let churn = try OpenedLibrary.open(try FixtureLibrary.churn.requireBuilt())
     let (k0, k1) = (ChurnKeys.all[0], ChurnKeys.all[1])
     do {
@@ -115,7 +115,7 @@ struct LibrariesCommand: ParsableCommand {
     check(k0.state && !k1.state, "nothing changed")
     foreign.close()
     churn.close()
-    return lines
+    return checks.lines
   }
 
   private func runChurn() throws -> [String] {
@@ -156,20 +156,20 @@ struct LibrariesCommand: ParsableCommand {
     let (sitesChecked, sitesWrong) = churn.finalCheck()
     dog.stop()
 
-    var lines: [String] = []
-    func check(_ ok: Bool, _ what: String) { lines.append((ok ? "ok   " : "FAIL ") + what) }
+    var checks = CheckLines()
+    func check(_ ok: Bool, _ what: String) { checks.check(ok, what) }
     let loads = churn.loads.load(ordering: .relaxed), unloads = churn.unloads.load(ordering: .relaxed)
     let toggles = churn.toggles.load(ordering: .relaxed)
-    let checks = churn.checks.load(ordering: .relaxed), violations = churn.violations.load(ordering: .relaxed)
+    let checked = churn.checks.load(ordering: .relaxed), violations = churn.violations.load(ordering: .relaxed)
     let unmapped = churn.unmapped.load(ordering: .relaxed)
     check(loads > 0 && unloads > 0 && unmapped == unloads,
           "\(loads) loads, \(unloads) unloads of \(churn.path), \(unmapped) of them really unmapped it")
     check(toggles > 0, "\(toggles) toggles of the churn keys meanwhile")
-    check(checks > 0, "\(churn.executions.load(ordering: .relaxed)) calls into the library, \(checks) checked against a returned toggle")
+    check(checked > 0, "\(churn.executions.load(ordering: .relaxed)) calls into the library, \(checked) checked against a returned toggle")
     check(violations == 0, "\(violations) linearizability violations")
     check(sitesChecked == 512 && sitesWrong == 0, "after a final load \(sitesChecked - sitesWrong)/\(sitesChecked) of its sites hold their key's instruction")
     check(churn.errors.isEmpty, "the swiftrt-linked C library is pinned, the other one unmapped, none left indexed")
     for e in churn.errors { check(false, e) }
-    return lines
+    return checks.lines
   }
 }

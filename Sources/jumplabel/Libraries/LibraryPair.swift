@@ -24,8 +24,8 @@ struct LibraryPair {
 
   /// Runs the scenario; returns one line per check, failures first word "FAIL".
   func run() throws -> [String] {
-    var lines: [String] = []
-    func check(_ ok: Bool, _ what: String) { lines.append((ok ? "ok   " : "FAIL ") + what) }
+    var checks = CheckLines()
+    func check(_ ok: Bool, _ what: String) { checks.check(ok, what) }
     func hex(_ v: UInt32) -> String { "0x" + String(v, radix: 16) }
 
     let aPath = try FixtureLibrary.pairA.requireBuilt(), bPath = try FixtureLibrary.pairB.requireBuilt()
@@ -85,6 +85,6 @@ struct LibraryPair {
     check(b2Sites() == Self.bits(false, true, true), "B's sites after reload: \(hex(b2Sites()))")
     let problems = StaticKeys.verify() + StaticKeys.problems()
     check(problems.isEmpty, "every site holds its key's instruction; no problems \(problems)")
-    return lines
+    return checks.lines
   }
 }
