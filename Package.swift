@@ -51,16 +51,29 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O2"])]),
     .target(name: "ForeignRuntime", dependencies: ["CJumpLabelSite"], path: "Tests/SharedLibraries/ForeignRuntime",
             cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.unsafeFlags(["-nostartfiles"])]),
-    // C shim of the command-line tool (prctl).
-    .target(name: "CJumpLabelCLI"),
-    // The command-line tool: stress test, key listing.
+    // C shim of the stress workload (prctl, signal masks).
+    .target(name: "CStressWorkload"),
+    // The stress workload of `jumplabel stress`: generated sites, the
+    // linearizability probe, the dlopen churn, the watchdog.
+    .target(name: "StressWorkload", dependencies: ["JumpLabel", "TextPoke", "CStressWorkload"]),
+    // The command-line tool: user-facing commands only.
     .executableTarget(
       name: "jumplabel",
-      dependencies: ["JumpLabel", "TextPoke", "CJumpLabelCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+      dependencies: ["JumpLabel", "TextPoke", "StressWorkload", "CStressWorkload",
+                     .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+    // Test support: the scenarios the tests run in child processes
+    // (hazards, shared libraries, signal handlers). Not shipped.
+    .target(name: "CHarness", path: "Tests/CHarness"),
+    .executableTarget(
+      name: "jumplabel-harness",
+      dependencies: ["JumpLabel", "TextPoke", "StressWorkload", "CStressWorkload", "CHarness", "JumpLabelFixtures",
+                     .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      path: "Tests/Harness"),
     .testTarget(name: "TextPokeTests", dependencies: ["TextPoke", "JumpLabelFixtures"]),
     .testTarget(name: "JumpLabelTests", dependencies: ["JumpLabel", "JumpLabelFixtures", "TextPoke"]),
-    // Runs the real `jumplabel` binary; the dependency makes sure it is built.
-    .testTarget(name: "StressTests", dependencies: ["jumplabel", "JumpLabelFixtures"]),
+    // Runs the real `jumplabel` and `jumplabel-harness` binaries; the
+    // dependencies make sure they are built.
+    .testTarget(name: "StressTests", dependencies: ["jumplabel", "jumplabel-harness", "JumpLabelFixtures"]),
     // Model-checks the patch protocol with spin (Model/).
     .testTarget(name: "ModelTests"),
   ],

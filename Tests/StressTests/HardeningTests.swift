@@ -3,14 +3,14 @@ import JumpLabelFixtures
 import Testing
 
 /// The hazards of patching a process we do not control, each provoked for
-/// real in a child process (`jumplabel exercise`), each with a negative
+/// real in a child process (`jumplabel-harness exercise`), each with a negative
 /// control showing that the hazard is real.
 @Suite(.serialized) struct HardeningTests {
   typealias R = StressCommandTests.Run
   static let releaseOnly = StressCommandTests.releaseOnly
 
   static func exercise(_ args: [String], env: [String: String] = [:]) throws -> R {
-    try run(StressCommandTests.tool, ["exercise"] + args, env: env)
+    try run(StressCommandTests.harness, ["exercise"] + args, env: env)
   }
 
   static func run(_ path: String, _ args: [String], env: [String: String] = [:]) throws -> R {
@@ -39,7 +39,7 @@ import Testing
       return
     }
     // -nx: no .gdbinit, gdb's defaults only.
-    let args = ["-nx", "-batch", "-return-child-result", "-ex", "run", "--args", StressCommandTests.tool, "exercise", "--toggles", "300"]
+    let args = ["-nx", "-batch", "-return-child-result", "-ex", "run", "--args", StressCommandTests.harness, "exercise", "--toggles", "300"]
     let r = try Self.run(gdb, args)
     #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
     #expect(r.stdout.contains("exited normally"), "\(r.stdout)")

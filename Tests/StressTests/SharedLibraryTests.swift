@@ -3,13 +3,13 @@ import Testing
 
 /// Sites in shared libraries, with the libraries this package builds
 /// (Tests/SharedLibraries), loaded for real with dlopen in a child process
-/// (`jumplabel exercise-libraries`): a pinned Swift library stays loaded
+/// (`jumplabel-harness exercise-libraries`): a pinned Swift library stays loaded
 /// for the rest of a process, so each scenario needs a fresh one. The
 /// fixture libraries are optimised in every configuration, so these tests
 /// check real NOP/JMP sites in debug runs too.
 @Suite(.serialized) struct SharedLibraryTests {
   static func libraries(_ args: [String]) throws -> ChildRun {
-    try spawn(StressCommandTests.tool, ["exercise-libraries"] + args, env: ["SWIFT_BACKTRACE": "enable=no"])
+    try spawn(StressCommandTests.harness, ["exercise-libraries"] + args, env: ["SWIFT_BACKTRACE": "enable=no"])
   }
 
   static func failures(_ r: ChildRun) -> [String] {

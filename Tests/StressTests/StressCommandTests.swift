@@ -5,9 +5,14 @@ import Testing
 /// `jumplabel stress` run for real, as a child process, as a user would.
 @Suite(.serialized) struct StressCommandTests {
   /// The `jumplabel` binary built next to this test bundle.
-  static var tool: String {
+  static var tool: String { builtExecutable("jumplabel") }
+
+  /// The test harness (`jumplabel-harness`, Tests/Harness) built next to it.
+  static var harness: String { builtExecutable("jumplabel-harness") }
+
+  static func builtExecutable(_ name: String) -> String {
     let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("jumplabel").path
+    return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent(name).path
   }
 
   /// True when CPU hot-plug can really be exercised here.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import StressWorkload
 import Foundation
 import Synchronization
 

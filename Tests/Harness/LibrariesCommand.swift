@@ -1,17 +1,19 @@
 import ArgumentParser
-import CJumpLabelCLI
+import CHarness
+import CStressWorkload
+import StressWorkload
 import Foundation
 import Glibc
 import JumpLabel
 import TextPoke
 
-/// `jumplabel exercise-libraries`: the shared-library scenarios, run in a
+/// `jumplabel-harness exercise-libraries`: the shared-library scenarios, run in a
 /// child process by the tests (a process can load a pinned library once).
 /// Prints one line per check; exits 0 if all passed, 1 if one failed, 3 if
 /// the watchdog found a deadlock.
 struct LibrariesCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "exercise-libraries", abstract: "Shared-library scenarios (for the tests).", shouldDisplay: false)
+    commandName: "exercise-libraries", abstract: "Shared-library scenarios (for the tests).", shouldDisplay: true)
 
   enum Scenario: String, ExpressibleByArgument { case pair, churn, initOrder = "init-order", foreign }
 

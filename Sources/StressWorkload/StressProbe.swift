@@ -10,25 +10,25 @@ import Synchronization
 /// as the word says. Sound because a toggle's first byte write happens
 /// after its busy store, and membarrier makes that ordering visible to
 /// every thread that fetches the patched bytes.
-final class StressProbe: Sendable {
+package final class StressProbe: Sendable {
   // bit 0: busy; bits 1...16: expected key states; bits 17...: epoch
   private let word: Atomic<UInt64>
-  let violations = Atomic<Int>(0)
-  let checks = Atomic<Int>(0)
-  let executions = Atomic<Int>(0)
-  let stop = Atomic<Bool>(false)
+  package let violations = Atomic<Int>(0)
+  package let checks = Atomic<Int>(0)
+  package let executions = Atomic<Int>(0)
+  package let stop = Atomic<Bool>(false)
   /// The last epoch in which some worker made a checked execution.
-  let checkedEpoch = Atomic<UInt64>(0)
+  package let checkedEpoch = Atomic<UInt64>(0)
 
-  init(initial: UInt16) { word = Atomic(UInt64(initial) << 1) }
+  package init(initial: UInt16) { word = Atomic(UInt64(initial) << 1) }
 
-  var expected: UInt16 { UInt16(truncatingIfNeeded: word.load(ordering: .relaxed) >> 1) }
+  package var expected: UInt16 { UInt16(truncatingIfNeeded: word.load(ordering: .relaxed) >> 1) }
 
-  func beginToggle() {
+  package func beginToggle() {
     word.store(word.load(ordering: .relaxed) | 1, ordering: .sequentiallyConsistent)
   }
 
-  func endToggle(states: UInt16) {
+  package func endToggle(states: UInt16) {
     let epoch = (word.load(ordering: .relaxed) >> 17) + 1
     word.store(epoch << 17 | UInt64(states) << 1, ordering: .sequentiallyConsistent)
   }
@@ -37,7 +37,7 @@ final class StressProbe: Sendable {
   /// of them has checked an execution against it, for at most `limit`
   /// nanoseconds, so that most toggles are really checked rather than raced
   /// past, without slowing the toggler much.
-  func settle(limit: Int = 50_000) {
+  package func settle(limit: Int = 50_000) {
     let epoch = word.load(ordering: .relaxed) >> 17
     let deadline = monotonicNanoseconds() + limit
     // Spin, do not yield: a yield to a CPU-bound worker costs a whole time
@@ -46,14 +46,14 @@ final class StressProbe: Sendable {
   }
 
   /// Toggles whose stable state some worker checked.
-  var checkedEpochs: UInt64 { checkedEpoch.load(ordering: .relaxed) }
+  package var checkedEpochs: UInt64 { checkedEpoch.load(ordering: .relaxed) }
 
   /// Outcome of one checked execution.
-  enum Outcome { case unchecked, agreed, violated }
+  package enum Outcome { case unchecked, agreed, violated }
 
   /// Runs `f` once and compares what its sites saw with the word.
   @inline(__always)
-  func check(_ f: () -> UInt16, keys: UInt16) -> Outcome {
+  package func check(_ f: () -> UInt16, keys: UInt16) -> Outcome {
     let before = word.load(ordering: .sequentiallyConsistent)
     let seen = f()
     let after = word.load(ordering: .sequentiallyConsistent)

@@ -1,46 +1,11 @@
-import ArgumentParser
-import CJumpLabelCLI
+import CStressWorkload
 import Foundation
 import JumpLabel
 import Synchronization
 import TextPoke
 
-/// `jumplabel stress-worker`: the workload, run in a child process by
-/// `jumplabel stress` so that a crash is observed from outside.
-struct StressWorkerCommand: ParsableCommand {
-  static let configuration = CommandConfiguration(
-    commandName: "stress-worker", abstract: "The stress workload (run by `jumplabel stress`).",
-    shouldDisplay: false)
-
-  @Option var duration: Double
-  @Option var threads: Int
-  @Option var sites: Int
-  @Option var keys: Int
-  @Flag var threadChurn = false
-  @Flag var dlopenChurn = false
-  @Option var patcher: PatcherKind = .textpoke
-  @Flag var progress = false
-
-  func run() throws {
-    // Die with the supervisor: never outlive it.
-    _ = jl_cli_die_with_parent()
-    var set = sigset_t()
-    sigemptyset(&set)
-    sigaddset(&set, SIGTERM)
-    pthread_sigmask(SIG_UNBLOCK, &set, nil)
-    var workload = StressWorkload(
-      duration: duration, threads: threads, sites: sites, keys: keys,
-      threadChurn: threadChurn, patcher: patcher, progress: progress)
-    if dlopenChurn { workload.dlopenLibrary = try FixtureLibrary.churn.requireBuilt() }
-    let report = workload.run()
-    let data = try JSONEncoder().encode(report)
-    FileHandle.standardOutput.write(data)
-    FileHandle.standardOutput.write(Data("\n".utf8))
-  }
-}
-
 /// Which writer toggles the keys.
-enum PatcherKind: String, ExpressibleByArgument, Codable, Sendable {
+package enum PatcherKind: String, Codable, Sendable {
   /// JumpLabel / TextPoke: int3 + membarrier.
   case textpoke
   /// The negative control: mprotect + plain copy. For proving the test.
@@ -48,28 +13,38 @@ enum PatcherKind: String, ExpressibleByArgument, Codable, Sendable {
 }
 
 /// The workload itself: workers, churn threads, the toggler.
-struct StressWorkload {
-  let duration: Double
-  let threads: Int
-  let sites: Int
-  let keys: Int
-  let threadChurn: Bool
-  let patcher: PatcherKind
-  let progress: Bool
+package struct StressWorkload {
+  package let duration: Double
+  package let threads: Int
+  package let sites: Int
+  package let keys: Int
+  package let threadChurn: Bool
+  package let patcher: PatcherKind
+  package let progress: Bool
   /// Stop after this many toggles (also bounded by `duration`).
-  var maxToggles = Int.max
+  package var maxToggles = Int.max
   /// Adds a worker thread that blocks SIGTRAP.
-  var sigtrapBlockingWorker = false
+  package var sigtrapBlockingWorker = false
   /// Runs the dlopen churn (Libraries/DlopenChurn.swift) on this library too.
-  var dlopenLibrary: String?
+  package var dlopenLibrary: String?
+
+  package init(duration: Double, threads: Int, sites: Int, keys: Int, threadChurn: Bool, patcher: PatcherKind, progress: Bool) {
+    self.duration = duration
+    self.threads = threads
+    self.sites = sites
+    self.keys = keys
+    self.threadChurn = threadChurn
+    self.patcher = patcher
+    self.progress = progress
+  }
 
   /// The workload functions selected by `--sites`.
-  var functions: ArraySlice<(run: @Sendable () -> UInt16, keys: UInt16)> {
+  package var functions: ArraySlice<(run: @Sendable () -> UInt16, keys: UInt16)> {
     let n = max(1, min(stressFunctions.count, (sites + stressSitesPerFunction - 1) / stressSitesPerFunction))
     return stressFunctions.prefix(n)
   }
 
-  func run() -> StressReport {
+  package func run() -> StressReport {
     var report = StressReport()
     report.patcher = patcher.rawValue
     report.threads = threads
@@ -260,7 +235,7 @@ struct StressWorkload {
 }
 
 /// CLOCK_MONOTONIC in nanoseconds.
-func monotonicNanoseconds() -> Int {
+package func monotonicNanoseconds() -> Int {
   var ts = timespec()
   clock_gettime(CLOCK_MONOTONIC, &ts)
   return ts.tv_sec * 1_000_000_000 + ts.tv_nsec

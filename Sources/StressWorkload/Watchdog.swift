@@ -8,19 +8,19 @@ import Synchronization
 ///
 /// It takes no lock of ours and never calls the dynamic loader, so it keeps
 /// running whatever the rest of the process is stuck on.
-final class Watchdog: Sendable {
+package final class Watchdog: Sendable {
   private let limit: Double
   private let what: String
   private let progress: @Sendable () -> Int
   private let stopped = Atomic<Bool>(false)
 
-  init(limit: Double, what: String, progress: @escaping @Sendable () -> Int) {
+  package init(limit: Double, what: String, progress: @escaping @Sendable () -> Int) {
     self.limit = limit
     self.what = what
     self.progress = progress
   }
 
-  func start() {
+  package func start() {
     Thread { [self] in
       var last = progress()
       var since = monotonicNanoseconds()
@@ -37,7 +37,7 @@ final class Watchdog: Sendable {
     }.start()
   }
 
-  func stop() { stopped.store(true, ordering: .relaxed) }
+  package func stop() { stopped.store(true, ordering: .relaxed) }
 
   private func fail() -> Never {
     let pid = getpid()

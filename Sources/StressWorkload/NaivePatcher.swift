@@ -7,8 +7,8 @@ import JumpLabel
 /// a half-written instruction, or stale bytes after the copy. It exists only
 /// in the stress tool, to prove that the stress test catches a broken
 /// patcher.
-enum NaivePatcher {
-  static func set(_ key: StaticKey, _ enabled: Bool) throws {
+package enum NaivePatcher {
+  package static func set(_ key: StaticKey, _ enabled: Bool) throws {
     let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
     for site in try StaticKeys.sites(named: key.nameString) {
       let bytes = site.expectedBytes(enabled: enabled)
@@ -22,5 +22,5 @@ enum NaivePatcher {
     }
   }
 
-  enum NaiveError: Error { case mprotect(Int32) }
+  package enum NaiveError: Error { case mprotect(Int32) }
 }

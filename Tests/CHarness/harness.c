@@ -1,15 +1,11 @@
 #define _GNU_SOURCE
-#include "cjumplabel_cli.h"
-
-#include <pthread.h>
-#include <signal.h>
-#include <sys/prctl.h>
-
-int jl_cli_die_with_parent(void) { return prctl(PR_SET_PDEATHSIG, SIGKILL); }
+#include "charness.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #ifndef PR_SET_MDWE
 #define PR_SET_MDWE 65
@@ -19,13 +15,6 @@ int jl_cli_die_with_parent(void) { return prctl(PR_SET_PDEATHSIG, SIGKILL); }
 int jl_cli_set_mdwe(void) { return prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0); }
 
 void jl_cli_int3(void) { __asm__ volatile("int3"); }
-
-void jl_cli_block_sigtrap(void) {
-  sigset_t s;
-  sigemptyset(&s);
-  sigaddset(&s, SIGTRAP);
-  pthread_sigmask(SIG_BLOCK, &s, NULL);
-}
 
 static _Atomic long g_calls;
 

@@ -4,8 +4,8 @@ import JumpLabel
 import Synchronization
 
 /// The churn keys: the same names the C library's sites use.
-enum ChurnKeys {
-  static let all: [StaticKey] = [
+package enum ChurnKeys {
+  package static let all: [StaticKey] = [
     StaticKey("churn.k0"), StaticKey("churn.k1"), StaticKey("churn.k2", default: true), StaticKey("churn.k3", default: true),
   ]
 }
@@ -16,23 +16,23 @@ enum ChurnKeys {
 /// loaded, each call checked for linearizability (StressProbe). This is the
 /// lock-order stress test: every load and unload runs our hooks under the
 /// loader's lock while the toggler holds the registry and patch locks.
-final class DlopenChurn: @unchecked Sendable {
+package final class DlopenChurn: @unchecked Sendable {
   // @unchecked: `call`/`functions` are guarded by `rwlock`; the rest is atomic.
-  typealias ChurnCall = @convention(c) (UInt32) -> UInt32
+  package typealias ChurnCall = @convention(c) (UInt32) -> UInt32
 
-  let path: String
-  let probe: StressProbe
+  package let path: String
+  package let probe: StressProbe
   private let rwlock = UnsafeMutablePointer<pthread_rwlock_t>.allocate(capacity: 1)
   private var call: ChurnCall?
   private var functions: UInt32 = 1
-  let loads = Atomic<Int>(0), unloads = Atomic<Int>(0), toggles = Atomic<Int>(0)
+  package let loads = Atomic<Int>(0), unloads = Atomic<Int>(0), toggles = Atomic<Int>(0)
   /// Unloads after which the loader really had unmapped the library.
-  let unmapped = Atomic<Int>(0)
-  let executions = Atomic<Int>(0), checks = Atomic<Int>(0), violations = Atomic<Int>(0)
+  package let unmapped = Atomic<Int>(0)
+  package let executions = Atomic<Int>(0), checks = Atomic<Int>(0), violations = Atomic<Int>(0)
   private let failures = Mutex<[String]>([])
   private let stopFlag = Atomic<Bool>(false)
 
-  init(path: String) {
+  package init(path: String) {
     self.path = path
     // From the declarations, not from the runtime: the loader thread starts
     // before the runtime's first use, so that the first walk of the images
@@ -49,17 +49,17 @@ final class DlopenChurn: @unchecked Sendable {
   }
 
   /// Everything that went wrong.
-  var errors: [String] { failures.withLock { $0 } }
-  func fail(_ s: String) { failures.withLock { if $0.count < 20 { $0.append(s) } } }
+  package var errors: [String] { failures.withLock { $0 } }
+  package func fail(_ s: String) { failures.withLock { if $0.count < 20 { $0.append(s) } } }
 
   /// Sum of all counters: what the watchdog watches.
-  var progress: Int { loads.load(ordering: .relaxed) + toggles.load(ordering: .relaxed) + unloads.load(ordering: .relaxed) }
+  package var progress: Int { loads.load(ordering: .relaxed) + toggles.load(ordering: .relaxed) + unloads.load(ordering: .relaxed) }
 
-  func stop() { stopFlag.store(true, ordering: .relaxed) }
-  var stopped: Bool { stopFlag.load(ordering: .relaxed) }
+  package func stop() { stopFlag.store(true, ordering: .relaxed) }
+  package var stopped: Bool { stopFlag.load(ordering: .relaxed) }
 
   /// The loader thread's loop.
-  func loadLoop() {
+  package func loadLoop() {
     while !stopped {
       do {
         let lib = try OpenedLibrary.open(path)
@@ -85,7 +85,7 @@ final class DlopenChurn: @unchecked Sendable {
   }
 
   /// A worker thread's loop: call into the library while it is loaded.
-  func workLoop() {
+  package func workLoop() {
     var i: UInt32 = 0
     var n = 0, checked = 0, violated = 0
     while !stopped {
@@ -120,7 +120,7 @@ final class DlopenChurn: @unchecked Sendable {
 
   /// The toggler's loop: flip the churn keys round-robin, from the first
   /// completed load on (its first toggle is the runtime's first use).
-  func toggleLoop() {
+  package func toggleLoop() {
     while loads.load(ordering: .relaxed) == 0 && !stopped { sched_yield() }
     var states = probe.expected
     var k = 0
@@ -145,7 +145,7 @@ final class DlopenChurn: @unchecked Sendable {
   /// After the loops stopped: load the library once more and check that
   /// each of its sites holds its key's instruction, then unload it and
   /// check that it is gone from the loader and from the index.
-  func finalCheck() -> (sitesChecked: Int, sitesWrong: Int) {
+  package func finalCheck() -> (sitesChecked: Int, sitesWrong: Int) {
     var checked = 0, wrong = 0
     do {
       // The same kind of C library, linked with swiftrt.o as SwiftPM does

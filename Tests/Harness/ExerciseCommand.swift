@@ -1,10 +1,12 @@
 import ArgumentParser
-import CJumpLabelCLI
+import CHarness
+import CStressWorkload
+import StressWorkload
 import Foundation
 import JumpLabel
 import TextPoke
 
-/// `jumplabel exercise`: toggles the workload's keys a fixed number of times
+/// `jumplabel-harness exercise`: toggles the workload's keys a fixed number of times
 /// while threads run their sites, under conditions the tests impose
 /// (debugger, SIGTRAP-blocking thread, W^X, no membarrier, a foreign SIGTRAP
 /// handler). Prints one line `exercise: ...` and exits 0 if every check
@@ -12,7 +14,7 @@ import TextPoke
 struct ExerciseCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "exercise", abstract: "Toggle keys under imposed conditions (for the hardening tests).",
-    shouldDisplay: false)
+    shouldDisplay: true)
 
   enum Fault: String, ExpressibleByArgument {
     case noMembarrier = "no-membarrier", noProcMem = "no-proc-mem", alwaysPark = "always-park", neverPark = "never-park"

@@ -2,25 +2,25 @@
 import JumpLabel
 
 /// The keys the stress workload toggles.
-enum StressKeys {
+package enum StressKeys {
   /// Number of keys.
-  static let count = 8
+  package static let count = 8
   /// The keys, by index.
-  static let all: [StaticKey] = [.stress0, .stress1, .stress2, .stress3, .stress4, .stress5, .stress6, .stress7]
+  package static let all: [StaticKey] = [.stress0, .stress1, .stress2, .stress3, .stress4, .stress5, .stress6, .stress7]
 }
 
 extension StaticKey {
-  @inlinable static var stress0: StaticKey { StaticKey("stress.k0") }
-  @inlinable static var stress1: StaticKey { StaticKey("stress.k1", default: true) }
-  @inlinable static var stress2: StaticKey { StaticKey("stress.k2") }
-  @inlinable static var stress3: StaticKey { StaticKey("stress.k3", default: true) }
-  @inlinable static var stress4: StaticKey { StaticKey("stress.k4") }
-  @inlinable static var stress5: StaticKey { StaticKey("stress.k5", default: true) }
-  @inlinable static var stress6: StaticKey { StaticKey("stress.k6") }
-  @inlinable static var stress7: StaticKey { StaticKey("stress.k7", default: true) }
+  @inlinable package static var stress0: StaticKey { StaticKey("stress.k0") }
+  @inlinable package static var stress1: StaticKey { StaticKey("stress.k1", default: true) }
+  @inlinable package static var stress2: StaticKey { StaticKey("stress.k2") }
+  @inlinable package static var stress3: StaticKey { StaticKey("stress.k3", default: true) }
+  @inlinable package static var stress4: StaticKey { StaticKey("stress.k4") }
+  @inlinable package static var stress5: StaticKey { StaticKey("stress.k5", default: true) }
+  @inlinable package static var stress6: StaticKey { StaticKey("stress.k6") }
+  @inlinable package static var stress7: StaticKey { StaticKey("stress.k7", default: true) }
 }
 
-@inline(never) func stressSite0() -> UInt16 {
+@inline(never) package func stressSite0() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress0.isEnabled { seen |= 1 }
   if StaticKey.stress1.isEnabled { seen |= 2 }
@@ -29,7 +29,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite1() -> UInt16 {
+@inline(never) package func stressSite1() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress0.isEnabled(likely: true) { seen |= 1 }
   if StaticKey.stress1.isEnabled { seen |= 2 }
@@ -38,7 +38,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite2() -> UInt16 {
+@inline(never) package func stressSite2() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress0.isEnabled { seen |= 1 }
   if StaticKey.stress2.isEnabled(likely: true) { seen |= 4 }
@@ -47,7 +47,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite3() -> UInt16 {
+@inline(never) package func stressSite3() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress0.isEnabled(likely: true) { seen |= 1 }
   if StaticKey.stress2.isEnabled(likely: true) { seen |= 4 }
@@ -56,7 +56,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite4() -> UInt16 {
+@inline(never) package func stressSite4() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress0.isEnabled { seen |= 1 }
   if StaticKey.stress3.isEnabled { seen |= 8 }
@@ -65,7 +65,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite5() -> UInt16 {
+@inline(never) package func stressSite5() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress0.isEnabled(likely: true) { seen |= 1 }
   if StaticKey.stress3.isEnabled { seen |= 8 }
@@ -74,7 +74,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite6() -> UInt16 {
+@inline(never) package func stressSite6() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress0.isEnabled { seen |= 1 }
   if StaticKey.stress4.isEnabled(likely: true) { seen |= 16 }
@@ -83,7 +83,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite7() -> UInt16 {
+@inline(never) package func stressSite7() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress0.isEnabled(likely: true) { seen |= 1 }
   if StaticKey.stress5.isEnabled(likely: false) { seen |= 32 }
@@ -92,7 +92,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite8() -> UInt16 {
+@inline(never) package func stressSite8() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress0.isEnabled { seen |= 1 }
   if StaticKey.stress5.isEnabled { seen |= 32 }
@@ -101,7 +101,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite9() -> UInt16 {
+@inline(never) package func stressSite9() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress0.isEnabled(likely: true) { seen |= 1 }
   if StaticKey.stress6.isEnabled { seen |= 64 }
@@ -110,7 +110,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite10() -> UInt16 {
+@inline(never) package func stressSite10() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress0.isEnabled { seen |= 1 }
   if StaticKey.stress6.isEnabled(likely: true) { seen |= 64 }
@@ -119,7 +119,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite11() -> UInt16 {
+@inline(never) package func stressSite11() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress0.isEnabled(likely: true) { seen |= 1 }
   if StaticKey.stress7.isEnabled(likely: false) { seen |= 128 }
@@ -128,7 +128,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite12() -> UInt16 {
+@inline(never) package func stressSite12() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress1.isEnabled { seen |= 2 }
   if StaticKey.stress0.isEnabled { seen |= 1 }
@@ -137,7 +137,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite13() -> UInt16 {
+@inline(never) package func stressSite13() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress1.isEnabled(likely: false) { seen |= 2 }
   if StaticKey.stress0.isEnabled { seen |= 1 }
@@ -146,7 +146,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite14() -> UInt16 {
+@inline(never) package func stressSite14() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress1.isEnabled { seen |= 2 }
   if StaticKey.stress2.isEnabled(likely: true) { seen |= 4 }
@@ -155,7 +155,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite15() -> UInt16 {
+@inline(never) package func stressSite15() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress1.isEnabled(likely: false) { seen |= 2 }
   if StaticKey.stress2.isEnabled(likely: true) { seen |= 4 }
@@ -164,7 +164,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite16() -> UInt16 {
+@inline(never) package func stressSite16() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress1.isEnabled { seen |= 2 }
   if StaticKey.stress3.isEnabled { seen |= 8 }
@@ -173,7 +173,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite17() -> UInt16 {
+@inline(never) package func stressSite17() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress1.isEnabled(likely: false) { seen |= 2 }
   if StaticKey.stress3.isEnabled { seen |= 8 }
@@ -182,7 +182,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite18() -> UInt16 {
+@inline(never) package func stressSite18() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress1.isEnabled { seen |= 2 }
   if StaticKey.stress4.isEnabled(likely: true) { seen |= 16 }
@@ -191,7 +191,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite19() -> UInt16 {
+@inline(never) package func stressSite19() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress1.isEnabled(likely: false) { seen |= 2 }
   if StaticKey.stress5.isEnabled(likely: false) { seen |= 32 }
@@ -200,7 +200,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite20() -> UInt16 {
+@inline(never) package func stressSite20() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress1.isEnabled { seen |= 2 }
   if StaticKey.stress5.isEnabled { seen |= 32 }
@@ -209,7 +209,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite21() -> UInt16 {
+@inline(never) package func stressSite21() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress1.isEnabled(likely: false) { seen |= 2 }
   if StaticKey.stress6.isEnabled { seen |= 64 }
@@ -218,7 +218,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite22() -> UInt16 {
+@inline(never) package func stressSite22() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress1.isEnabled { seen |= 2 }
   if StaticKey.stress6.isEnabled(likely: true) { seen |= 64 }
@@ -227,7 +227,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite23() -> UInt16 {
+@inline(never) package func stressSite23() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress1.isEnabled(likely: false) { seen |= 2 }
   if StaticKey.stress7.isEnabled(likely: false) { seen |= 128 }
@@ -236,7 +236,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite24() -> UInt16 {
+@inline(never) package func stressSite24() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress2.isEnabled { seen |= 4 }
   if StaticKey.stress0.isEnabled { seen |= 1 }
@@ -245,7 +245,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite25() -> UInt16 {
+@inline(never) package func stressSite25() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress2.isEnabled(likely: true) { seen |= 4 }
   if StaticKey.stress0.isEnabled { seen |= 1 }
@@ -254,7 +254,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite26() -> UInt16 {
+@inline(never) package func stressSite26() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress2.isEnabled { seen |= 4 }
   if StaticKey.stress1.isEnabled(likely: false) { seen |= 2 }
@@ -263,7 +263,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite27() -> UInt16 {
+@inline(never) package func stressSite27() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress2.isEnabled(likely: true) { seen |= 4 }
   if StaticKey.stress1.isEnabled(likely: false) { seen |= 2 }
@@ -272,7 +272,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite28() -> UInt16 {
+@inline(never) package func stressSite28() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress2.isEnabled { seen |= 4 }
   if StaticKey.stress3.isEnabled { seen |= 8 }
@@ -281,7 +281,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite29() -> UInt16 {
+@inline(never) package func stressSite29() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress2.isEnabled(likely: true) { seen |= 4 }
   if StaticKey.stress3.isEnabled { seen |= 8 }
@@ -290,7 +290,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite30() -> UInt16 {
+@inline(never) package func stressSite30() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress2.isEnabled { seen |= 4 }
   if StaticKey.stress4.isEnabled(likely: true) { seen |= 16 }
@@ -299,7 +299,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite31() -> UInt16 {
+@inline(never) package func stressSite31() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress2.isEnabled(likely: true) { seen |= 4 }
   if StaticKey.stress5.isEnabled(likely: false) { seen |= 32 }
@@ -308,7 +308,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite32() -> UInt16 {
+@inline(never) package func stressSite32() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress2.isEnabled { seen |= 4 }
   if StaticKey.stress5.isEnabled { seen |= 32 }
@@ -317,7 +317,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite33() -> UInt16 {
+@inline(never) package func stressSite33() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress2.isEnabled(likely: true) { seen |= 4 }
   if StaticKey.stress6.isEnabled { seen |= 64 }
@@ -326,7 +326,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite34() -> UInt16 {
+@inline(never) package func stressSite34() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress2.isEnabled { seen |= 4 }
   if StaticKey.stress6.isEnabled(likely: true) { seen |= 64 }
@@ -335,7 +335,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite35() -> UInt16 {
+@inline(never) package func stressSite35() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress2.isEnabled(likely: true) { seen |= 4 }
   if StaticKey.stress7.isEnabled(likely: false) { seen |= 128 }
@@ -344,7 +344,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite36() -> UInt16 {
+@inline(never) package func stressSite36() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress3.isEnabled { seen |= 8 }
   if StaticKey.stress0.isEnabled { seen |= 1 }
@@ -353,7 +353,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite37() -> UInt16 {
+@inline(never) package func stressSite37() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress3.isEnabled(likely: false) { seen |= 8 }
   if StaticKey.stress0.isEnabled { seen |= 1 }
@@ -362,7 +362,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite38() -> UInt16 {
+@inline(never) package func stressSite38() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress3.isEnabled { seen |= 8 }
   if StaticKey.stress1.isEnabled(likely: false) { seen |= 2 }
@@ -371,7 +371,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite39() -> UInt16 {
+@inline(never) package func stressSite39() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress3.isEnabled(likely: false) { seen |= 8 }
   if StaticKey.stress1.isEnabled(likely: false) { seen |= 2 }
@@ -380,7 +380,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite40() -> UInt16 {
+@inline(never) package func stressSite40() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress3.isEnabled { seen |= 8 }
   if StaticKey.stress2.isEnabled { seen |= 4 }
@@ -389,7 +389,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite41() -> UInt16 {
+@inline(never) package func stressSite41() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress3.isEnabled(likely: false) { seen |= 8 }
   if StaticKey.stress4.isEnabled { seen |= 16 }
@@ -398,7 +398,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite42() -> UInt16 {
+@inline(never) package func stressSite42() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress3.isEnabled { seen |= 8 }
   if StaticKey.stress4.isEnabled(likely: true) { seen |= 16 }
@@ -407,7 +407,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite43() -> UInt16 {
+@inline(never) package func stressSite43() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress3.isEnabled(likely: false) { seen |= 8 }
   if StaticKey.stress5.isEnabled(likely: false) { seen |= 32 }
@@ -416,7 +416,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite44() -> UInt16 {
+@inline(never) package func stressSite44() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress3.isEnabled { seen |= 8 }
   if StaticKey.stress5.isEnabled { seen |= 32 }
@@ -425,7 +425,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite45() -> UInt16 {
+@inline(never) package func stressSite45() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress3.isEnabled(likely: false) { seen |= 8 }
   if StaticKey.stress6.isEnabled { seen |= 64 }
@@ -434,7 +434,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite46() -> UInt16 {
+@inline(never) package func stressSite46() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress3.isEnabled { seen |= 8 }
   if StaticKey.stress6.isEnabled(likely: true) { seen |= 64 }
@@ -443,7 +443,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite47() -> UInt16 {
+@inline(never) package func stressSite47() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress3.isEnabled(likely: false) { seen |= 8 }
   if StaticKey.stress7.isEnabled(likely: false) { seen |= 128 }
@@ -452,7 +452,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite48() -> UInt16 {
+@inline(never) package func stressSite48() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress4.isEnabled { seen |= 16 }
   if StaticKey.stress0.isEnabled { seen |= 1 }
@@ -461,7 +461,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite49() -> UInt16 {
+@inline(never) package func stressSite49() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress4.isEnabled(likely: true) { seen |= 16 }
   if StaticKey.stress0.isEnabled { seen |= 1 }
@@ -470,7 +470,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite50() -> UInt16 {
+@inline(never) package func stressSite50() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress4.isEnabled { seen |= 16 }
   if StaticKey.stress1.isEnabled(likely: false) { seen |= 2 }
@@ -479,7 +479,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite51() -> UInt16 {
+@inline(never) package func stressSite51() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress4.isEnabled(likely: true) { seen |= 16 }
   if StaticKey.stress1.isEnabled(likely: false) { seen |= 2 }
@@ -488,7 +488,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite52() -> UInt16 {
+@inline(never) package func stressSite52() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress4.isEnabled { seen |= 16 }
   if StaticKey.stress2.isEnabled { seen |= 4 }
@@ -497,7 +497,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite53() -> UInt16 {
+@inline(never) package func stressSite53() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress4.isEnabled(likely: true) { seen |= 16 }
   if StaticKey.stress3.isEnabled { seen |= 8 }
@@ -506,7 +506,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite54() -> UInt16 {
+@inline(never) package func stressSite54() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress4.isEnabled { seen |= 16 }
   if StaticKey.stress3.isEnabled(likely: false) { seen |= 8 }
@@ -515,7 +515,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite55() -> UInt16 {
+@inline(never) package func stressSite55() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress4.isEnabled(likely: true) { seen |= 16 }
   if StaticKey.stress5.isEnabled(likely: false) { seen |= 32 }
@@ -524,7 +524,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite56() -> UInt16 {
+@inline(never) package func stressSite56() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress4.isEnabled { seen |= 16 }
   if StaticKey.stress5.isEnabled { seen |= 32 }
@@ -533,7 +533,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite57() -> UInt16 {
+@inline(never) package func stressSite57() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress4.isEnabled(likely: true) { seen |= 16 }
   if StaticKey.stress6.isEnabled { seen |= 64 }
@@ -542,7 +542,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite58() -> UInt16 {
+@inline(never) package func stressSite58() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress4.isEnabled { seen |= 16 }
   if StaticKey.stress6.isEnabled(likely: true) { seen |= 64 }
@@ -551,7 +551,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite59() -> UInt16 {
+@inline(never) package func stressSite59() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress4.isEnabled(likely: true) { seen |= 16 }
   if StaticKey.stress7.isEnabled(likely: false) { seen |= 128 }
@@ -560,7 +560,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite60() -> UInt16 {
+@inline(never) package func stressSite60() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress5.isEnabled { seen |= 32 }
   if StaticKey.stress0.isEnabled { seen |= 1 }
@@ -569,7 +569,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite61() -> UInt16 {
+@inline(never) package func stressSite61() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress5.isEnabled(likely: false) { seen |= 32 }
   if StaticKey.stress0.isEnabled { seen |= 1 }
@@ -578,7 +578,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite62() -> UInt16 {
+@inline(never) package func stressSite62() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress5.isEnabled { seen |= 32 }
   if StaticKey.stress1.isEnabled(likely: false) { seen |= 2 }
@@ -587,7 +587,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite63() -> UInt16 {
+@inline(never) package func stressSite63() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress5.isEnabled(likely: false) { seen |= 32 }
   if StaticKey.stress1.isEnabled(likely: false) { seen |= 2 }
@@ -596,7 +596,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite64() -> UInt16 {
+@inline(never) package func stressSite64() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress5.isEnabled { seen |= 32 }
   if StaticKey.stress2.isEnabled { seen |= 4 }
@@ -605,7 +605,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite65() -> UInt16 {
+@inline(never) package func stressSite65() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress5.isEnabled(likely: false) { seen |= 32 }
   if StaticKey.stress3.isEnabled { seen |= 8 }
@@ -614,7 +614,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite66() -> UInt16 {
+@inline(never) package func stressSite66() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress5.isEnabled { seen |= 32 }
   if StaticKey.stress3.isEnabled(likely: false) { seen |= 8 }
@@ -623,7 +623,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite67() -> UInt16 {
+@inline(never) package func stressSite67() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress5.isEnabled(likely: false) { seen |= 32 }
   if StaticKey.stress4.isEnabled(likely: true) { seen |= 16 }
@@ -632,7 +632,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite68() -> UInt16 {
+@inline(never) package func stressSite68() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress5.isEnabled { seen |= 32 }
   if StaticKey.stress4.isEnabled { seen |= 16 }
@@ -641,7 +641,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite69() -> UInt16 {
+@inline(never) package func stressSite69() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress5.isEnabled(likely: false) { seen |= 32 }
   if StaticKey.stress6.isEnabled { seen |= 64 }
@@ -650,7 +650,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite70() -> UInt16 {
+@inline(never) package func stressSite70() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress5.isEnabled { seen |= 32 }
   if StaticKey.stress6.isEnabled(likely: true) { seen |= 64 }
@@ -659,7 +659,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite71() -> UInt16 {
+@inline(never) package func stressSite71() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress5.isEnabled(likely: false) { seen |= 32 }
   if StaticKey.stress7.isEnabled(likely: false) { seen |= 128 }
@@ -668,7 +668,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite72() -> UInt16 {
+@inline(never) package func stressSite72() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress6.isEnabled { seen |= 64 }
   if StaticKey.stress0.isEnabled { seen |= 1 }
@@ -677,7 +677,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite73() -> UInt16 {
+@inline(never) package func stressSite73() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress6.isEnabled(likely: true) { seen |= 64 }
   if StaticKey.stress0.isEnabled { seen |= 1 }
@@ -686,7 +686,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite74() -> UInt16 {
+@inline(never) package func stressSite74() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress6.isEnabled { seen |= 64 }
   if StaticKey.stress1.isEnabled(likely: false) { seen |= 2 }
@@ -695,7 +695,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite75() -> UInt16 {
+@inline(never) package func stressSite75() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress6.isEnabled(likely: true) { seen |= 64 }
   if StaticKey.stress1.isEnabled(likely: false) { seen |= 2 }
@@ -704,7 +704,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite76() -> UInt16 {
+@inline(never) package func stressSite76() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress6.isEnabled { seen |= 64 }
   if StaticKey.stress2.isEnabled { seen |= 4 }
@@ -713,7 +713,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite77() -> UInt16 {
+@inline(never) package func stressSite77() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress6.isEnabled(likely: true) { seen |= 64 }
   if StaticKey.stress3.isEnabled { seen |= 8 }
@@ -722,7 +722,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite78() -> UInt16 {
+@inline(never) package func stressSite78() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress6.isEnabled { seen |= 64 }
   if StaticKey.stress3.isEnabled(likely: false) { seen |= 8 }
@@ -731,7 +731,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite79() -> UInt16 {
+@inline(never) package func stressSite79() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress6.isEnabled(likely: true) { seen |= 64 }
   if StaticKey.stress4.isEnabled(likely: true) { seen |= 16 }
@@ -740,7 +740,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite80() -> UInt16 {
+@inline(never) package func stressSite80() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress6.isEnabled { seen |= 64 }
   if StaticKey.stress4.isEnabled { seen |= 16 }
@@ -749,7 +749,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite81() -> UInt16 {
+@inline(never) package func stressSite81() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress6.isEnabled(likely: true) { seen |= 64 }
   if StaticKey.stress5.isEnabled { seen |= 32 }
@@ -758,7 +758,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite82() -> UInt16 {
+@inline(never) package func stressSite82() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress6.isEnabled { seen |= 64 }
   if StaticKey.stress7.isEnabled(likely: false) { seen |= 128 }
@@ -767,7 +767,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite83() -> UInt16 {
+@inline(never) package func stressSite83() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress6.isEnabled(likely: true) { seen |= 64 }
   if StaticKey.stress7.isEnabled(likely: false) { seen |= 128 }
@@ -776,7 +776,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite84() -> UInt16 {
+@inline(never) package func stressSite84() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress7.isEnabled { seen |= 128 }
   if StaticKey.stress0.isEnabled { seen |= 1 }
@@ -785,7 +785,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite85() -> UInt16 {
+@inline(never) package func stressSite85() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress7.isEnabled(likely: false) { seen |= 128 }
   if StaticKey.stress0.isEnabled { seen |= 1 }
@@ -794,7 +794,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite86() -> UInt16 {
+@inline(never) package func stressSite86() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress7.isEnabled { seen |= 128 }
   if StaticKey.stress1.isEnabled(likely: false) { seen |= 2 }
@@ -803,7 +803,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite87() -> UInt16 {
+@inline(never) package func stressSite87() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress7.isEnabled(likely: false) { seen |= 128 }
   if StaticKey.stress1.isEnabled(likely: false) { seen |= 2 }
@@ -812,7 +812,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite88() -> UInt16 {
+@inline(never) package func stressSite88() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress7.isEnabled { seen |= 128 }
   if StaticKey.stress2.isEnabled { seen |= 4 }
@@ -821,7 +821,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite89() -> UInt16 {
+@inline(never) package func stressSite89() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress7.isEnabled(likely: false) { seen |= 128 }
   if StaticKey.stress3.isEnabled { seen |= 8 }
@@ -830,7 +830,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite90() -> UInt16 {
+@inline(never) package func stressSite90() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress7.isEnabled { seen |= 128 }
   if StaticKey.stress3.isEnabled(likely: false) { seen |= 8 }
@@ -839,7 +839,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite91() -> UInt16 {
+@inline(never) package func stressSite91() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress7.isEnabled(likely: false) { seen |= 128 }
   if StaticKey.stress4.isEnabled(likely: true) { seen |= 16 }
@@ -848,7 +848,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite92() -> UInt16 {
+@inline(never) package func stressSite92() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress7.isEnabled { seen |= 128 }
   if StaticKey.stress4.isEnabled { seen |= 16 }
@@ -857,7 +857,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite93() -> UInt16 {
+@inline(never) package func stressSite93() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress7.isEnabled(likely: false) { seen |= 128 }
   if StaticKey.stress5.isEnabled { seen |= 32 }
@@ -866,7 +866,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite94() -> UInt16 {
+@inline(never) package func stressSite94() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress7.isEnabled { seen |= 128 }
   if StaticKey.stress6.isEnabled(likely: true) { seen |= 64 }
@@ -875,7 +875,7 @@ extension StaticKey {
   return seen
 }
 
-@inline(never) func stressSite95() -> UInt16 {
+@inline(never) package func stressSite95() -> UInt16 {
   var seen: UInt16 = 0
   if StaticKey.stress7.isEnabled(likely: false) { seen |= 128 }
   if StaticKey.stress6.isEnabled(likely: true) { seen |= 64 }
@@ -885,7 +885,7 @@ extension StaticKey {
 }
 
 /// Every workload function with the keys whose sites it contains.
-let stressFunctions: [(run: @Sendable () -> UInt16, keys: UInt16)] = [
+package let stressFunctions: [(run: @Sendable () -> UInt16, keys: UInt16)] = [
   (stressSite0, 15),
   (stressSite1, 51),
   (stressSite2, 15),
@@ -985,6 +985,6 @@ let stressFunctions: [(run: @Sendable () -> UInt16, keys: UInt16)] = [
 ]
 
 /// Number of sites compiled above.
-let stressSiteCount = 384
+package let stressSiteCount = 384
 /// Sites per workload function.
-let stressSitesPerFunction = 4
+package let stressSitesPerFunction = 4

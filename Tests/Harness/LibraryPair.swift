@@ -1,4 +1,5 @@
 import Foundation
+import StressWorkload
 import JumpLabel
 import TextPoke
 
