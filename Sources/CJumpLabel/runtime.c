@@ -15,6 +15,13 @@ __attribute__((visibility("hidden"))) extern int64_t jl_rt_read(const void *name
 __attribute__((visibility("hidden"))) extern void *jl_rt_call(const void *request, size_t length, size_t *reply_length);
 
 static atomic_int started;
+static _Atomic uintptr_t primary_cached;
+static atomic_int fallback_ready;
+
+uintptr_t jl_rt_primary_cached(void) { return atomic_load_explicit(&primary_cached, memory_order_acquire); }
+void jl_rt_primary_store(uintptr_t value) { atomic_store_explicit(&primary_cached, value, memory_order_release); }
+int jl_fallback_cache_ready(void) { return atomic_load_explicit(&fallback_ready, memory_order_acquire); }
+void jl_fallback_cache_set_ready(void) { atomic_store_explicit(&fallback_ready, 1, memory_order_release); }
 
 void jl_runtime_mark_started(void) { atomic_store(&started, 1); }
 

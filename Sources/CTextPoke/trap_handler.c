@@ -200,7 +200,20 @@ int tp_handler_ensure_installed(void) {
   // before-batch scan of /proc/self/task/*/status, like a thread that
   // blocks SIGTRAP. Foreign handlers still run with SIGTRAP blocked (chain).
   ours.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK | SA_NODEFER;
-  sigemptyset(&ours.sa_mask);
+  // Every asynchronous signal is held off while the handler runs. A
+  // handler holds a reference on the patcher's batch for a few
+  // instructions, and the patcher waits for that reference (retire) while
+  // holding its locks: a signal handler nested here that made a control
+  // call would wait for those locks, and the patcher for it, forever. The
+  // synchronous signals stay open (they cannot be held off anyway).
+  sigfillset(&ours.sa_mask);
+  sigdelset(&ours.sa_mask, SIGTRAP);
+  sigdelset(&ours.sa_mask, SIGSEGV);
+  sigdelset(&ours.sa_mask, SIGBUS);
+  sigdelset(&ours.sa_mask, SIGILL);
+  sigdelset(&ours.sa_mask, SIGFPE);
+  sigdelset(&ours.sa_mask, SIGSYS);
+  sigdelset(&ours.sa_mask, SIGABRT);
   if (sigaction(SIGTRAP, &ours, NULL) != 0) return errno;
   return 0;
 }
@@ -223,11 +236,17 @@ static void chain(int sig, siginfo_t *info, void *vctx) {
   }
   if (!(prev->sa_flags & SA_SIGINFO) && prev->sa_handler == SIG_IGN) return;
 
-  // Run it with the mask it asked for, as the kernel would have: its
-  // sa_mask, plus SIGTRAP itself unless it asked for SA_NODEFER.
+  // Run it with the mask the kernel would have given it: the interrupted
+  // code's mask, plus its sa_mask, plus SIGTRAP itself unless it asked for
+  // SA_NODEFER (not ours, which holds off every asynchronous signal).
   sigset_t old, mask = prev->sa_mask;
+  ucontext_t *uc = (ucontext_t *)vctx;
+  if (uc != NULL) {
+    for (int s = 1; s < NSIG; s++)
+      if (sigismember(&uc->uc_sigmask, s) == 1) sigaddset(&mask, s);
+  }
   if (!(prev->sa_flags & SA_NODEFER)) sigaddset(&mask, SIGTRAP);
-  pthread_sigmask(SIG_BLOCK, &mask, &old);
+  pthread_sigmask(SIG_SETMASK, &mask, &old);
   if (prev->sa_flags & SA_SIGINFO) prev->sa_sigaction(sig, info, vctx);
   else prev->sa_handler(sig);
   pthread_sigmask(SIG_SETMASK, &old, NULL);

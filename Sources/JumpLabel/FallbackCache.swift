@@ -1,3 +1,4 @@
+import CJumpLabel
 import Glibc
 import Synchronization
 
@@ -14,7 +15,30 @@ import Synchronization
 /// reused by another image with another name, so those lookups also compare
 /// the bytes (`verifyName`), and a reused address simply takes a new slot.
 final class FallbackCache: Sendable {
-  static let shared = FallbackCache()
+  /// The cache. Its one-time initialiser must not be entered from a thread
+  /// that may be inside it already (a signal handler): code that is not
+  /// inside an entry point uses ``cachedIfReady(for:)`` instead, and entry
+  /// points use ``sharedReady``.
+  private static let shared = FallbackCache()
+
+  /// The cache, from an entry point (the thread is marked). Records that
+  /// it exists now, for ``cachedIfReady(for:)``. The flag is set after
+  /// `shared` has returned, so whoever sees it set finds the one-time
+  /// initialiser finished and never waits on it.
+  static var sharedReady: FallbackCache {
+    let c = shared
+    jl_fallback_cache_set_ready()
+    return c
+  }
+
+  /// The cached record of `key`: lock-free, allocation-free, and never
+  /// waits, so any thread may call it at any time (a signal handler among
+  /// them). Nil if the cache does not exist yet or has no entry for this
+  /// literal.
+  static func cachedIfReady(for key: StaticKey) -> KeyRecord? {
+    guard jl_fallback_cache_ready() != 0 else { return nil }
+    return shared.cachedRecord(for: key)
+  }
 
   private final class Entry: Sendable {
     let pointer: UInt
@@ -80,6 +104,25 @@ final class FallbackCache: Sendable {
     return record(
       pointer: UInt(bitPattern: key.name.utf8Start), length: key.name.utf8CodeUnitCount,
       defaultValue: key.defaultValue, verifyName: false)
+  }
+
+  /// Enters `record` for the name literal at `pointer` (from a site table,
+  /// at indexing, registry lock held): a later read or refusal from code
+  /// with that literal finds it lock-free. Does nothing if the literal is
+  /// cached already or its neighbourhood is full.
+  func prime(pointer: UInt, length: Int, record: KeyRecord, unpinned: Bool) {
+    let mask = (1 << Self.bits) - 1
+    var i = slotIndex(pointer)
+    for _ in 0..<Self.probes {
+      let slot = slots[i]
+      if let e = slot.entry.load() {
+        if e.pointer == pointer && e.length == length { return }
+      } else {
+        let e = slot.entry.storeIfNil(Entry(pointer: pointer, length: length, record: record, unpinned: unpinned))
+        if e.pointer == pointer && e.length == length { return }
+      }
+      i = (i + 1) & mask
+    }
   }
 
   /// The record of the key whose name is the `length` bytes at `pointer`.

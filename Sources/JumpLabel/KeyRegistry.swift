@@ -170,6 +170,12 @@ final class KeyRegistry: @unchecked Sendable {
         if !patches.isEmpty { batch += patches; batchKeys.append(name) }
       }
       sites[name, default: []].append(contentsOf: group)
+      // Every name literal of the group now finds the record lock-free
+      // (fallback reads, and refusals that must not allocate).
+      var primed = Set<UInt>()
+      for s in group where primed.insert(s.namePointer).inserted {
+        FallbackCache.sharedReady.prime(pointer: s.namePointer, length: s.key.utf8.count, record: record, unpinned: !pinned)
+      }
       i = j
     }
     if !batch.isEmpty, let f = foreignRuntime {
@@ -319,13 +325,13 @@ final class KeyRegistry: @unchecked Sendable {
   func record(_ key: StaticKey) throws(JumpLabelError) -> KeyRecord {
     // Lock-free when the key's record is already cached and agrees: that is
     // what makes increment()/decrement() away from 0↔1 lock-free.
-    if !lock.heldByCurrentThread, let r = FallbackCache.shared.cachedRecord(for: key),
+    if !lock.heldByCurrentThread, let r = FallbackCache.sharedReady.cachedRecord(for: key),
        r.defaultValue == key.defaultValue, !r.hasProblem.load(ordering: .acquiring) {
       return r
     }
     let r = try withKey(KeyReference(key)) { $0 }
     // It exists and agrees now: cache this literal for the next call.
-    if !lock.heldByCurrentThread { _ = FallbackCache.shared.record(for: key) }
+    if !lock.heldByCurrentThread { _ = FallbackCache.sharedReady.record(for: key) }
     return r
   }
 

@@ -1,4 +1,5 @@
 import CJumpLabel
+import TextPoke
 
 extension StaticKey {
   /// A branch site: `true` while the key is enabled.
@@ -29,9 +30,18 @@ extension StaticKey {
   /// The slow path of a site that could not be compiled as a NOP: reads the
   /// key's state (lock-free and allocation-free after the first call from a
   /// given name literal).
+  ///
+  /// Safe on any thread at any time: after the first read from a given
+  /// literal it is lock-free and never waits. A first read on a thread
+  /// that interrupted the runtime (a signal handler) cannot look the key
+  /// up without risking a wait on itself, and answers the key's default.
   @inline(never)
   public func _fallbackIsEnabled() -> Bool {
+    if case let .other(remote) = ProcessRuntime.known { return ProcessRuntime.remoteCount(remote, self, countHit: true) > 0 }
+    if let r = FallbackCache.cachedIfReady(for: self) { return r.readForFallback() }
+    guard ThreadMarks.enter(ThreadMarks.client) else { return defaultValue }
+    defer { ThreadMarks.leave(ThreadMarks.client) }
     if let remote = ProcessRuntime.primary { return ProcessRuntime.remoteCount(remote, self, countHit: true) > 0 }
-    return FallbackCache.shared.record(for: self).readForFallback()
+    return FallbackCache.sharedReady.record(for: self).readForFallback()
   }
 }

@@ -1,3 +1,5 @@
+import TextPoke
+
 /// Run-time access to keys by name, for control tools. Every call is
 /// answered by the process's primary runtime copy, whichever image asks.
 public enum StaticKeys {
@@ -70,7 +72,14 @@ public enum StaticKeys {
   /// True if this copy of the runtime is the one that keeps the process's
   /// keys; false if it forwards to another copy (another image that links
   /// the package statically and was loaded first).
-  public static var isPrimaryRuntime: Bool { ProcessRuntime.isPrimary }
+  public static var isPrimaryRuntime: Bool {
+    guard ThreadMarks.enter(ThreadMarks.client) else {
+      if case .other = ProcessRuntime.known { return false }
+      return true
+    }
+    defer { ThreadMarks.leave(ThreadMarks.client) }
+    return ProcessRuntime.isPrimary
+  }
 }
 
 /// A loaded image whose branch sites the runtime indexes.

@@ -47,6 +47,16 @@ final class Engine: @unchecked Sendable {
     writer = nil  // reopened, for this process, at the next batch
   }
 
+  /// The trap handler's counters, lock-free; everything else zero.
+  static func handlerCountersOnly() -> TextPokeStatistics {
+    var c = tp_counters()
+    tp_counters_read(&c)
+    return TextPokeStatistics(
+      batches: 0, sitesPatched: 0, syncs: 0, trapsEmulated: c.emulated, staleTraps: c.stale,
+      handlerRetries: c.retried, foreignTraps: c.foreign, retireWaits: 0, writer: nil,
+      parkedBatches: 0, coreSync: nil)
+  }
+
   var statistics: TextPokeStatistics {
     var c = tp_counters()
     tp_counters_read(&c)

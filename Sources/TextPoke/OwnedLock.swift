@@ -2,53 +2,60 @@ import CTextPoke
 import Glibc
 import Synchronization
 
-/// A plain pthread mutex that knows which thread holds it.
+/// A plain pthread mutex that knows whether the calling thread holds it.
 ///
 /// Used for the patch lock (one batch at a time per process, like the
 /// kernel's `text_mutex`) and, in JumpLabel, for the registry lock. It is not
 /// `Synchronization.Mutex` because `pthread_atfork` handlers must take it
-/// and release it in separate calls. It remembers its owner so that a call
-/// from code running on the thread that holds it (a signal handler, code
-/// the patcher runs) is refused instead of deadlocking.
+/// and release it in separate calls.
+///
+/// Ownership is a per-thread mark (``ThreadMarks``), set *before* the mutex
+/// is requested and cleared *after* it is released. So there is no instant
+/// at which this thread holds, or waits for, the mutex without the mark
+/// showing it: a signal handler that interrupts the thread anywhere in
+/// `lock()`/`unlock()` and asks ``heldByCurrentThread`` gets `true` and
+/// refuses, instead of waiting forever for a mutex its own thread holds.
+/// (The earlier design recorded the owner after taking the mutex and
+/// cleared it before releasing it; a handler landing in either window hung.)
 package final class OwnedLock: @unchecked Sendable {
-  // @unchecked: the mutex itself is the synchronisation; `owner` is atomic.
+  // @unchecked: the mutex itself is the synchronisation; the mark is the
+  // calling thread's own.
   private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-  private let owner = Atomic<Int>(0)
+  private let mark: UInt32
+
+  /// Lock slots handed out so far (each lock has its own mark bit).
+  private static let slotsUsed = Atomic<Int>(0)
 
   package init() {
     mutex = .allocate(capacity: 1)
     mutex.initialize(to: pthread_mutex_t())
     pthread_mutex_init(mutex, nil)
-    for slot in OwnedLock.all where slot.lock.storeIfNil(self) === self { return }
-    preconditionFailure("more OwnedLocks than OwnedLock.all has slots")
+    let slot = OwnedLock.slotsUsed.wrappingAdd(1, ordering: .relaxed).oldValue
+    precondition(slot < 4, "more OwnedLocks than the thread marks have bits for")
+    mark = ThreadMarks.lock(slot)
   }
 
-  /// Every lock of this type (there are two: registry and patch lock).
-  /// Immortal, like the engine and the registry that own them.
-  private static let all: [Slot] = (0..<4).map { _ in Slot() }
-  private final class Slot: Sendable { let lock = AtomicLazyReference<OwnedLock>() }
+  /// True if the calling thread holds (or is taking) any lock of this type.
+  /// Code that may call into the dynamic loader checks this first: the
+  /// loader's lock comes before ours in the lock order (KeyRegistry.swift).
+  package static var anyHeldByCurrentThread: Bool { ThreadMarks.isSet(ThreadMarks.anyLock) }
 
-  /// True if the calling thread holds any of them. Code that may call into
-  /// the dynamic loader checks this first: the loader's lock comes before
-  /// ours in the lock order (KeyRegistry.swift).
-  package static var anyHeldByCurrentThread: Bool {
-    all.contains { $0.lock.load()?.heldByCurrentThread ?? false }
-  }
-
-  /// True if the calling thread holds the lock.
-  package var heldByCurrentThread: Bool { owner.load(ordering: .relaxed) == tp_gettid() }
+  /// True if the calling thread holds the lock, or is taking or releasing it.
+  package var heldByCurrentThread: Bool { ThreadMarks.isSet(mark) }
 
   /// Takes the lock (also from a `pthread_atfork` prepare handler).
+  /// Order matters: the mark first, then the mutex.
   package func lock() {
+    _ = ThreadMarks.add(mark)
     pthread_mutex_lock(mutex)
-    owner.store(tp_gettid(), ordering: .relaxed)
   }
 
   /// Releases the lock (also after `fork()`, in the parent or in the child,
   /// where the forking thread, the only one, still holds it).
+  /// Order matters: the mutex first, then the mark.
   package func unlock() {
-    owner.store(0, ordering: .relaxed)
     pthread_mutex_unlock(mutex)
+    ThreadMarks.leave(mark)
   }
 
   /// Runs `body` with the lock held, or returns nil without running it if

@@ -36,4 +36,8 @@ public struct TextPokeFaults: OptionSet, Sendable {
   /// Never park: use int3 even under a debugger or with a thread blocking
   /// SIGTRAP. Exists only to show, in tests, what parking prevents.
   public static let neverPark = TextPokeFaults(rawValue: 8)
+  /// Entry points never see that their thread is already inside the
+  /// runtime (no re-entry refusal): shows, in tests, the hang a signal
+  /// handler that toggles would otherwise run into. Takes effect at once.
+  public static let ignoreReentry = TextPokeFaults(rawValue: 16)
 }

@@ -37,15 +37,25 @@ public enum TextPoke {
   /// when it returns, every thread of the process executes the new
   /// instructions. When it throws, no byte was changed.
   @discardableResult
+  ///
+  /// Called again on a thread that is already inside the engine (a signal
+  /// handler that interrupted a batch, or code the patcher runs), it throws
+  /// ``TextPokeError/reentrantPatch`` at once: no lock, no allocation.
   public static func apply(_ patches: [TextPatch]) throws(TextPokeError) -> TextPokeBatchReport {
-    try Engine.shared.apply(patches)
+    // The mark comes before anything that could wait: Engine.shared's
+    // one-time initialiser and the patch lock (ThreadMarks.swift).
+    guard ThreadMarks.enter(ThreadMarks.engine) else { throw .reentrantPatch }
+    defer { ThreadMarks.leave(ThreadMarks.engine) }
+    return try Engine.shared.apply(patches)
   }
 
   /// Checks that this process can be patched (writer, core sync, handler)
   /// and returns the writer in use. Cheap after the first call.
   @discardableResult
   public static func prepare() throws(TextPokeError) -> CodeWriterKind {
-    try Engine.shared.prepare()
+    guard ThreadMarks.enter(ThreadMarks.engine) else { throw .reentrantPatch }
+    defer { ThreadMarks.leave(ThreadMarks.engine) }
+    return try Engine.shared.prepare()
   }
 
   /// The kernel thread id of the calling thread.
@@ -73,6 +83,9 @@ public enum TextPoke {
   /// Imposes conditions for tests (fault injection). Takes effect for the
   /// choices not made yet: call it before the first batch of the process.
   public static func _injectFaults(_ faults: TextPokeFaults) {
+    if faults.contains(.ignoreReentry) { tp_marks_ignore_for_tests() }
+    let nested = ThreadMarks.add(ThreadMarks.engine)
+    defer { if !nested { ThreadMarks.leave(ThreadMarks.engine) } }
     Engine.shared.lock.lock()
     Engine.shared.faults = faults
     Engine.shared.lock.unlock()
@@ -83,6 +96,8 @@ public enum TextPoke {
   /// is taken before the patch lock calls this before registering its own
   /// handlers, so that the prepare handlers run in lock order.
   public static func installForkHandlers() {
+    let nested = ThreadMarks.add(ThreadMarks.engine)
+    defer { if !nested { ThreadMarks.leave(ThreadMarks.engine) } }
     _ = Engine.shared
   }
 
@@ -92,18 +107,20 @@ public enum TextPoke {
   /// Takes the patch lock. Returns how many sites were forgotten.
   @discardableResult
   public static func forgetSites(in range: Range<UInt>) -> Int {
+    let nested = ThreadMarks.add(ThreadMarks.engine)
+    defer { if !nested { ThreadMarks.leave(ThreadMarks.engine) } }
     Engine.shared.lock.lock()
     defer { Engine.shared.lock.unlock() }
     return tp_history_forget(range.lowerBound, range.upperBound)
   }
 
-  /// True if the calling thread holds the patch lock (it must then not call
-  /// into the dynamic loader; see KeyRegistry.swift for the lock order).
-  public static var patchLockHeldByCurrentThread: Bool { Engine.shared.lock.heldByCurrentThread }
-
-  /// Counters since the start of the process.
+  /// Counters since the start of the process. Read on a thread that is
+  /// inside the engine already (a signal handler), only the trap handler's
+  /// counters are filled in.
   public static var statistics: TextPokeStatistics {
-    Engine.shared.statistics
+    guard ThreadMarks.enter(ThreadMarks.engine) else { return Engine.handlerCountersOnly() }
+    defer { ThreadMarks.leave(ThreadMarks.engine) }
+    return Engine.shared.statistics
   }
 }
 

@@ -27,6 +27,8 @@ extension StaticKey {
   @inlinable public static var fixtureReentrant: StaticKey { StaticKey("fixture.reentrant") }
   /// Its site is overwritten behind the runtime's back by the verify test.
   @inlinable public static var fixtureVerify: StaticKey { StaticKey("fixture.verify") }
+  /// Toggled from a signal handler by the signal-toggle scenario.
+  @inlinable public static var fixtureSignal: StaticKey { StaticKey("fixture.signal-handler") }
   /// Used only by name lookups and the "not a literal" test.
   @inlinable public static var fixtureUnused: StaticKey { StaticKey("fixture.unused") }
 }
@@ -58,6 +60,8 @@ public enum Fixture {
 
   /// Site of the re-entrancy test's key.
   @inline(never) public static func reentrantSite() -> Bool { StaticKey.fixtureReentrant.isEnabled }
+  /// Site of the signal-toggle scenario's key.
+  @inline(never) public static func signalSite() -> Bool { StaticKey.fixtureSignal.isEnabled }
   /// Site of the verify test's key.
   @inline(never) public static func verifySite() -> Bool { StaticKey.fixtureVerify.isEnabled }
 

@@ -28,7 +28,11 @@ import Testing
     let got = results.all
     #expect(got.count == 6, "\(got)")
     #expect(got.filter { $0.contains("from inside another control call") }.count == 4, "\(got)")
-    #expect(got.filter { $0 == "fallback false" }.count == 2, "\(got)")
+    // A fallback read in there is answered lock-free from the cache (the
+    // literal was primed when the tables were indexed): during the enable
+    // batch the count is -1, "in progress", which reads as enabled (the
+    // kernel's rule); during the disable batch it is already 0.
+    #expect(got.filter { $0.hasPrefix("fallback") } == ["fallback true", "fallback false"], "\(got)")
     #expect(!StaticKey.fixtureReentrant.state)
     #expect(!Fixture.reentrantSite())
   }

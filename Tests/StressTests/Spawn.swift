@@ -4,6 +4,8 @@ import Foundation
 struct ChildRun {
   let status: Int32
   let signalled: Bool
+  /// The child outlived `timeout` and was killed (SIGKILL).
+  var timedOut = false
   let stdout: String
   let stderr: String
   /// stdout parsed as a JSON object (the tools' `--json` reports).
@@ -17,7 +19,9 @@ struct ChildRun {
 /// signals and a spawned child inherits that mask: gdb then waits for
 /// SIGCHLD forever, and the stress supervisor never sees SIGTERM.)
 /// `whileRunning` gets the process, for instance to signal it.
-func spawn(_ path: String, _ args: [String], env: [String: String] = [:],
+/// A child still running after `timeout` seconds is killed and reported as
+/// `timedOut`: a hang fails the test instead of hanging the suite.
+func spawn(_ path: String, _ args: [String], env: [String: String] = [:], timeout: Double = 300,
            whileRunning: ((Process) -> Void)? = nil) throws -> ChildRun {
   let p = Process()
   p.executableURL = URL(fileURLWithPath: path)
@@ -34,6 +38,7 @@ func spawn(_ path: String, _ args: [String], env: [String: String] = [:],
   pthread_sigmask(SIG_SETMASK, &none, &old)
   defer { pthread_sigmask(SIG_SETMASK, &old, nil) }
   try p.run()
+  let killer = Killer(pid: p.processIdentifier, after: timeout)
   whileRunning?(p)
   // Both pipes at once: a child that fills one while we wait on the other
   // would block forever (a thread dump on stderr is tens of kilobytes).
@@ -50,5 +55,34 @@ func spawn(_ path: String, _ args: [String], env: [String: String] = [:],
   let x = errData.data
   p.waitUntilExit()
   return ChildRun(status: p.terminationStatus, signalled: p.terminationReason == .uncaughtSignal,
+                  timedOut: killer.finish(),
                   stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: x, as: UTF8.self))
+}
+
+/// Kills a process group's leader with SIGKILL after a deadline, unless
+/// `finish()` comes first. Reports whether it had to.
+final class Killer: @unchecked Sendable {
+  // @unchecked: the two flags are only touched under `lock`.
+  private let lock = NSLock()
+  private var done = false
+  private var fired = false
+
+  init(pid: Int32, after seconds: Double) {
+    Thread { [self] in
+      let deadline = Date().addingTimeInterval(seconds)
+      while Date() < deadline {
+        Thread.sleep(forTimeInterval: 0.05)
+        if lock.withLock({ done }) { return }
+      }
+      lock.withLock {
+        if !done {
+          fired = true
+          kill(pid, SIGKILL)
+        }
+      }
+    }.start()
+  }
+
+  /// The child exited: stop the timer. True if it was killed by it.
+  func finish() -> Bool { lock.withLock { done = true; return fired } }
 }

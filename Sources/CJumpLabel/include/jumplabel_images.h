@@ -8,8 +8,25 @@
 
 #include "jumplabel_runtime_abi.h"
 
+// Hidden: every image that links a copy of the runtime binds to its own
+// copy of these (jl_runtime_this above all: a library loaded RTLD_GLOBAL
+// must not lend its descriptor to the next copy).
+#pragma GCC visibility push(hidden)
+
 /// This copy's descriptor (hidden: every copy has its own).
 const jl_runtime *jl_runtime_this(void);
+
+/// What this copy knows about the process's primary runtime, lock-free:
+/// 0 not resolved yet, 1 this copy is the primary, otherwise the primary's
+/// descriptor. Set once (`jl_rt_primary_store`) and never changed.
+uintptr_t jl_rt_primary_cached(void);
+void jl_rt_primary_store(uintptr_t value);
+
+/// 1 once the fallback cache exists (its one-time initialiser has
+/// returned), so that a read that must not wait (a signal handler that
+/// interrupted the runtime) may use it; 0 before.
+int jl_fallback_cache_ready(void);
+void jl_fallback_cache_set_ready(void);
 
 /// Lets the load/unload hooks reach the Swift registry. Until this is
 /// called no key has changed, so a newly loaded image already holds the
@@ -46,5 +63,7 @@ void jl_probe_dlopen(const char *path);
 /// Makes a loaded image permanent (dlopen RTLD_NOLOAD | RTLD_NODELETE).
 /// Returns 1 on success. Takes the loader's lock.
 int jl_pin_image(const char *path);
+
+#pragma GCC visibility pop
 
 #endif

@@ -22,6 +22,11 @@
 extern "C" {
 #endif
 
+// Everything here is hidden: each image that links a copy of the engine
+// binds to its own copy, whatever the dynamic linker's lookup scope (a
+// library loaded RTLD_GLOBAL would otherwise lend its copy to the next).
+#pragma GCC visibility push(hidden)
+
 /// One site of a published batch: a thread that traps on the int3 at `addr`
 /// continues at `resume` (the emulated effect of the new instruction, the
 /// caller's fixup address, or `addr` itself to retry).
@@ -97,6 +102,24 @@ void tp_rendezvous_end(void);
 /// No allocation: usable while other threads are parked.
 int tp_rendezvous_pwrite_all(int fd, const tp_write *writes, size_t n);
 
+/// Per-thread marks (thread_marks.c): the calling thread is inside the
+/// engine, holds (or is about to take) one of the runtime's locks, or is
+/// inside a client of the engine (JumpLabel). One word per image.
+#define TP_MARK_ENGINE 1u
+#define TP_MARK_LOCK(slot) (2u << (slot))  // slots 0...3
+#define TP_MARK_LOCKS 0x1eu
+#define TP_MARK_CLIENT 0x100u
+
+/// The calling thread's marks.
+unsigned tp_marks_get(void);
+/// Adds `bits` to the calling thread's marks; returns the marks before.
+unsigned tp_marks_add(unsigned bits);
+/// Removes `bits` from the calling thread's marks.
+void tp_marks_remove(unsigned bits);
+/// Fault injection for a negative control: from now on every mark reads as
+/// clear, so re-entered entry points go ahead (and may wait for themselves).
+void tp_marks_ignore_for_tests(void);
+
 /// membarrier(2). Returns the syscall result, or -1 with errno set.
 long tp_membarrier(int cmd, unsigned int flags, int cpu_id);
 
@@ -107,6 +130,8 @@ int tp_dladdr(const void *addr, const char **image, const char **symbol, uintptr
 
 /// The calling thread's kernel thread id.
 long tp_gettid(void);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,9 @@ struct SiteEntry: Sendable, Hashable {
   let target: UInt
   /// The key's name.
   let key: String
+  /// Where the name literal is (the `StaticString` the site was compiled
+  /// from points there too).
+  let namePointer: UInt
   /// True if the NOP path is the "enabled" path.
   let likely: Bool
   /// The default declared at this site.
@@ -179,7 +182,7 @@ enum SiteTable {
       let namePtr = p &+ 8 &+ UInt(bitPattern: Int(e.name))
       let name = String(decoding: UnsafeBufferPointer(start: UnsafePointer<UInt8>(bitPattern: namePtr), count: Int(e.name_len)), as: UTF8.self)
       entries.append(SiteEntry(
-        code: code, target: target, key: name,
+        code: code, target: target, key: name, namePointer: namePtr,
         likely: e.flags & UInt64(JL_FLAG_LIKELY) != 0,
         declaredDefault: e.flags & UInt64(JL_FLAG_DEFAULT) != 0,
         image: image, table: start))

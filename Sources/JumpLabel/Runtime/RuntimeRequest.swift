@@ -12,6 +12,15 @@ enum RuntimeRequest: Sendable {
   case patchingProblem
   case images
 
+  /// The key a request is about, for a refusal ("" if none).
+  var keyName: String {
+    switch self {
+    case let .control(_, key): return key.name
+    case let .info(name), let .sites(name): return name
+    default: return ""
+    }
+  }
+
   /// The boolean and counting forms of a control call.
   enum ControlOperation: UInt8, Sendable {
     case enable, disable, increment, decrement
