@@ -45,9 +45,11 @@ public enum StaticKeys {
     return v
   }
 
-  /// Why keys cannot be toggled in this process (no way to write code, no
-  /// way to synchronise cores), or nil if they can. Checked once, cheaply
-  /// afterwards.
+  /// Why keys cannot be toggled in this process now, or nil if they can:
+  /// no way to write code or to synchronise cores (checked once), or the
+  /// process as it is now (a debugger attached while a thread blocks
+  /// SIGURG, so that its threads can be neither trapped nor parked). The
+  /// second part reads every thread's /proc status, about 10 µs each.
   public static func patchingProblem() -> String? {
     guard case let .text(v) = ProcessRuntime.perform(.patchingProblem) else { return nil }
     return v

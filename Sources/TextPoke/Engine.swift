@@ -117,9 +117,8 @@ final class Engine: @unchecked Sendable {
       _ = try ready(probe: work[0].address)
       // Before each batch: a debugger would stop on our int3s, and a thread
       // that blocks SIGTRAP would be killed by one. Then park instead.
-      let scan = ProcessScan.settled()
-      let hazard = scan.tracerPid != 0 || !scan.sigtrapBlockers.isEmpty
-      if (hazard && !faults.contains(.neverPark)) || faults.contains(.alwaysPark) {
+      let scan = ProcessScan.settled(faults)
+      if (scan.int3Hazard && !faults.contains(.neverPark)) || faults.contains(.alwaysPark) {
         return try runParked(work, scan)
       }
       for p in work where tp_history_add(p.address) != 0 {
@@ -198,8 +197,8 @@ final class Engine: @unchecked Sendable {
   private func runParked(_ work: [TextPatch], _ scan: ProcessScan) throws(TextPokeError) -> TextPokeBatchReport {
     // A thread that blocks SIGURG as well can be neither trapped nor
     // parked: refuse now rather than after the rendezvous times out.
-    if let t = scan.threads.first(where: { $0.blocks(SIGURG) && (scan.tracerPid != 0 || $0.blocks(SIGTRAP)) }) {
-      throw .threadsUnresponsive(detail: "cannot patch while \(parkReason(scan)): \(t) blocks SIGURG, so it can be neither trapped nor parked; nothing was written")
+    if let t = scan.unparkable.first {
+      throw .threadsUnresponsive(detail: Self.unparkableMessage(scan, t) + "; nothing was written")
     }
     guard let fd = writer?.procSelfMemFD else {
       throw .writerUnavailable(reason: "the parked protocol (needed while \(parkReason(scan))) writes through /proc/self/mem, which is not usable here")
@@ -243,8 +242,33 @@ final class Engine: @unchecked Sendable {
     return TextPokeBatchReport(sitesWritten: work.count, syncs: 0, retireWaits: 0, protocol: .parked, coreSync: coreSync ?? .membarrier)
   }
 
-  private func parkReason(_ scan: ProcessScan) -> String {
-    if scan.tracerPid != 0 { return "a debugger (pid \(scan.tracerPid)) is attached" }
+  static func unparkableMessage(_ scan: ProcessScan, _ t: ProcessScan.ThreadInfo) -> String {
+    "cannot patch while \(parkReason(scan)): \(t) blocks SIGURG, so it can be neither trapped nor parked"
+  }
+
+  /// Why the next batch would be refused now, or nil: the writer, core
+  /// sync and handler (`prepare`), then a fresh scan of the process.
+  func patchingProblem() -> String? {
+    do throws(TextPokeError) {
+      _ = try prepare()
+      return try lock.withLock { () throws(TextPokeError) -> String? in
+        let scan = ProcessScan.settled(faults)
+        guard (scan.int3Hazard && !faults.contains(.neverPark)) || faults.contains(.alwaysPark) else { return nil }
+        if let t = scan.unparkable.first { return Self.unparkableMessage(scan, t) }
+        if writer?.procSelfMemFD == nil {
+          return "the parked protocol (needed while \(Self.parkReason(scan))) writes through /proc/self/mem, which is not usable here"
+        }
+        return nil
+      }
+    } catch {
+      return error.description
+    }
+  }
+
+  private func parkReason(_ scan: ProcessScan) -> String { Self.parkReason(scan) }
+
+  static func parkReason(_ scan: ProcessScan) -> String {
+    if let t = scan.tracer, t.stopsOnSigtrap { return "a debugger, \(t), is attached (a tracer that stops on SIGTRAP)" }
     if let t = scan.sigtrapBlockers.first { return "\(t) blocks SIGTRAP" }
     return "forced by fault injection"
   }

@@ -40,4 +40,11 @@ public struct TextPokeFaults: OptionSet, Sendable {
   /// runtime (no re-entry refusal): shows, in tests, the hang a signal
   /// handler that toggles would otherwise run into. Takes effect at once.
   public static let ignoreReentry = TextPokeFaults(rawValue: 16)
+  /// Every tracer counts as a debugger that stops on SIGTRAP, strace too
+  /// (the classification's negative control). Takes effect at once.
+  public static let tracersStopOnSigtrap = TextPokeFaults(rawValue: 32)
+  /// Scans are not settled: a thread that only seems to block SIGURG
+  /// (it is still leaving our own handler) counts. Shows the false
+  /// refusals the settling prevents.
+  public static let unsettledScans = TextPokeFaults(rawValue: 64)
 }

@@ -17,8 +17,8 @@ struct ProcessScan {
     var description: String { "thread \(tid) (\(name))" }
   }
 
-  /// Pid of the tracer (a debugger), or 0.
-  let tracerPid: Int
+  /// The tracer attached to the process (ptrace), if any.
+  let tracer: Tracer?
   /// Threads other than the caller.
   let threads: [ThreadInfo]
 
@@ -26,15 +26,32 @@ struct ProcessScan {
   /// process (the kernel forces the signal and resets the disposition).
   var sigtrapBlockers: [ThreadInfo] { threads.filter { $0.blocks(SIGTRAP) } }
 
-  /// A scan in which no thread blocks SIGTRAP only transiently. glibc's
-  /// pthread_create blocks (nearly) every signal in the creating thread
-  /// and in the new one for a few microseconds, so such a blocker is looked
-  /// at again, every 200 µs for up to 10 ms. A thread that blocks SIGTRAP
-  /// but not everything counts at once.
-  static func settled() -> ProcessScan {
+  /// The int3 protocol cannot be used: a tracer would stop on our traps, or
+  /// a thread would be killed by one.
+  var int3Hazard: Bool { (tracer?.stopsOnSigtrap ?? false) || !sigtrapBlockers.isEmpty }
+
+  /// Threads that can be neither trapped nor parked while there is an int3
+  /// hazard: they block SIGURG (the parking signal) too.
+  var unparkable: [ThreadInfo] {
+    threads.filter { $0.blocks(SIGURG) && ((tracer?.stopsOnSigtrap ?? false) || $0.blocks(SIGTRAP)) }
+  }
+
+  /// A scan in which no thread blocks signals only transiently, looked at
+  /// again every 200 µs for up to 10 ms while one seems to:
+  /// - glibc's pthread_create blocks (nearly) every signal in the creating
+  ///   thread and in the new one for a few microseconds;
+  /// - a thread still leaving our own handlers (the parking handler of the
+  ///   previous batch, a late trap) shows their masks, SIGURG blocked
+  ///   among them, until its sigreturn. Under a tracer every signal
+  ///   delivery is slower (strace: 922 of 4,000 toggles were once refused
+  ///   this way, blaming a thread that blocked nothing).
+  /// A thread that blocks SIGTRAP but not nearly everything counts at once.
+  static func settled(_ faults: TextPokeFaults = []) -> ProcessScan {
     var scan = now()
+    if faults.contains(.unsettledScans) { return scan }
     var tries = 0
-    while scan.sigtrapBlockers.contains(where: \.blocksNearlyEverything) && tries < 50 {
+    while tries < 50 && (scan.sigtrapBlockers.contains(where: \.blocksNearlyEverything)
+                         || (scan.int3Hazard && !scan.unparkable.isEmpty)) {
       usleep(200)
       scan = now()
       tries += 1
@@ -45,7 +62,8 @@ struct ProcessScan {
   static func now() -> ProcessScan {
     let me = tp_gettid()
     var buf = [UInt8](repeating: 0, count: 4096)
-    let tracer = Int(field("TracerPid", in: "/proc/self/status", &buf) ?? "0") ?? 0
+    let tracerPid = Int(field("TracerPid", in: "/proc/self/status", &buf) ?? "0") ?? 0
+    let tracer = tracerPid == 0 ? nil : Tracer(pid: tracerPid)
     var threads: [ThreadInfo] = []
     if let dir = opendir("/proc/self/task") {
       defer { closedir(dir) }
@@ -57,7 +75,7 @@ struct ProcessScan {
         threads.append(ThreadInfo(tid: tid, name: field("Name", in: path, &buf, reread: false) ?? "?", blocked: UInt64(blk, radix: 16) ?? 0))
       }
     }
-    return ProcessScan(tracerPid: tracer, threads: threads)
+    return ProcessScan(tracer: tracer, threads: threads)
   }
 
   /// The value of "key:<tab>value" in a /proc status file, read into `buf`

@@ -58,6 +58,16 @@ public enum TextPoke {
     return try Engine.shared.prepare()
   }
 
+  /// Why a batch would be refused now, or nil if it would be applied:
+  /// ``prepare()``'s checks, then the process as it is now (a debugger
+  /// attached while a thread blocks SIGURG, for instance). Reads
+  /// /proc/self/task/*/status, so it costs about 10 µs per thread.
+  public static func patchingProblem() -> String? {
+    guard ThreadMarks.enter(ThreadMarks.engine) else { return TextPokeError.reentrantPatch.description }
+    defer { ThreadMarks.leave(ThreadMarks.engine) }
+    return Engine.shared.patchingProblem()
+  }
+
   /// The kernel thread id of the calling thread.
   public static var currentThreadID: Int { tp_gettid() }
 
@@ -84,6 +94,7 @@ public enum TextPoke {
   /// choices not made yet: call it before the first batch of the process.
   public static func _injectFaults(_ faults: TextPokeFaults) {
     if faults.contains(.ignoreReentry) { tp_marks_ignore_for_tests() }
+    if faults.contains(.tracersStopOnSigtrap) { Tracer.allStop.store(true, ordering: .relaxed) }
     let nested = ThreadMarks.add(ThreadMarks.engine)
     defer { if !nested { ThreadMarks.leave(ThreadMarks.engine) } }
     Engine.shared.lock.lock()

@@ -4,6 +4,7 @@ import CStressWorkload
 import StressWorkload
 import Foundation
 import JumpLabel
+import Synchronization
 import TextPoke
 
 /// `jumplabel-harness exercise`: toggles the workload's keys a fixed number of times
@@ -18,6 +19,7 @@ struct ExerciseCommand: ParsableCommand {
 
   enum Fault: String, ExpressibleByArgument {
     case noMembarrier = "no-membarrier", noProcMem = "no-proc-mem", alwaysPark = "always-park", neverPark = "never-park"
+    case tracersStop = "tracers-stop", unsettledScans = "unsettled-scans"
   }
 
   @Option var toggles = 2000
@@ -27,6 +29,8 @@ struct ExerciseCommand: ParsableCommand {
   @Flag(help: "Set PR_SET_MDWE (refuse W+X) before anything else.") var mdwe = false
   @Flag(help: "Install a SIGTRAP handler first and check that our handler chains to it.") var foreignTrap = false
   @Flag(help: "After toggling, execute a stray int3 with no handler of the program's own.") var strayInt3 = false
+  @Option(help: "Also keep this many Dispatch worker threads running the sites (they block SIGURG, as Swift concurrency's pool does).")
+  var dispatchThreads = 0
 
   func run() throws {
     if mdwe && jl_cli_set_mdwe() != 0 {
@@ -40,9 +44,13 @@ struct ExerciseCommand: ParsableCommand {
       case .noProcMem: f.insert(.noProcSelfMem)
       case .alwaysPark: f.insert(.alwaysPark)
       case .neverPark: f.insert(.neverPark)
+      case .tracersStop: f.insert(.tracersStopOnSigtrap)
+      case .unsettledScans: f.insert(.unsettledScans)
       }
     }
     TextPoke._injectFaults(f)
+    let dispatch = DispatchWorkers(count: dispatchThreads)
+    defer { dispatch.stop() }
     if foreignTrap { _ = jl_cli_install_counting_sigtrap_handler() }
 
     if let problem = StaticKeys.patchingProblem() {
@@ -68,7 +76,7 @@ struct ExerciseCommand: ParsableCommand {
       if second.verdict != "PASS" { r.verdict = second.verdict }
     }
     let s = TextPoke.statistics
-    var line = "exercise: toggles=\(r.toggles) violations=\(r.violations) checked=\(r.checkedExecutions) wrong=\(r.sitesWrong)"
+    var line = "exercise: toggles=\(r.toggles) dispatchThreads=\(dispatch.threadsSeen) violations=\(r.violations) checked=\(r.checkedExecutions) wrong=\(r.sitesWrong)"
     line += " batches=\(s.batches) parked=\(s.parkedBatches) coreSync=\(s.coreSync.map { "\($0)" } ?? "-") writer=\(s.writer.map { "\($0)" } ?? "-")"
     line += " traps=\(s.trapsEmulated) foreign=\(s.foreignTraps) pages=\(sitePageProtections())"
     var ok = r.verdict == "PASS" && r.toggles == toggles
@@ -110,3 +118,36 @@ struct ExerciseCommand: ParsableCommand {
     return perms.sorted().joined(separator: ",")
   }
 }
+
+/// Dispatch worker threads that run the workload's sites until stopped:
+/// libdispatch blocks nearly every signal in them, SIGURG included (but
+/// not SIGTRAP), like the threads of Swift concurrency's pool.
+final class DispatchWorkers: Sendable {
+  private let stopped = Atomic<Bool>(false)
+  private let running = Atomic<Int>(0)
+  private let group = DispatchGroup()
+
+  init(count: Int) {
+    for _ in 0..<count {
+      DispatchQueue.global().async(group: group) { [self] in
+        running.add(1, ordering: .relaxed)
+        var x: UInt16 = 0
+        while !stopped.load(ordering: .relaxed) {
+          for f in stressFunctions.prefix(8) { x ^= f.run() }
+        }
+        blackHole(x)
+      }
+    }
+    while running.load(ordering: .relaxed) < count { usleep(1000) }
+  }
+
+  /// Distinct Dispatch threads running now.
+  var threadsSeen: Int { running.load(ordering: .relaxed) }
+
+  func stop() {
+    stopped.store(true, ordering: .relaxed)
+    group.wait()
+  }
+}
+
+@inline(never) func blackHole(_ x: UInt16) { if x == 0xFFFF { print("") } }

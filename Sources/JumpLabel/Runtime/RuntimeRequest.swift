@@ -82,12 +82,7 @@ enum RuntimeRequest: Sendable {
       case .problems:
         return .errors(registry.allProblems())
       case .patchingProblem:
-        do {
-          try TextPoke.prepare()
-          return .text(nil)
-        } catch {
-          return .text(error.description)
-        }
+        return .text(TextPoke.patchingProblem())
       case .images:
         return .images(registry.indexedImages().map { StaticKeyImage(path: $0.image, sites: $0.sites, pinned: $0.pinned) })
       }
