@@ -1,3 +1,4 @@
+import CTextPoke
 import Glibc
 
 /// How the engine writes into the text of this process.
@@ -41,6 +42,10 @@ struct CodeWriter {
     throw .writerUnavailable(reason: reasons.joined(separator: "; "))
   }
 
+  /// The mprotect window writer, without probing (the caller checks the
+  /// result of each write).
+  static var window: CodeWriter { CodeWriter(kind: .mprotectWindow, fd: -1) }
+
   /// The /proc/self/mem descriptor, if that is the writer.
   var procSelfMemFD: Int32? { kind == .procSelfMem ? fd : nil }
 
@@ -65,37 +70,10 @@ struct CodeWriter {
   }
 
   private func mprotectWrite(_ bytes: [UInt8], at address: UInt) -> Int32 {
-    let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
-    let first = address & ~(page - 1)
-    let last = (address + UInt(bytes.count) - 1) & ~(page - 1)
-    // The original protection of each page; a site crosses at most two.
-    var pages: [(UInt, Int32)] = []
-    var p = first
-    while p <= last {
-      guard let prot = MemoryMaps.protection(of: p) else { return EFAULT }
-      pages.append((p, prot))
-      p += page
-    }
-    var opened: [(UInt, Int32)] = []
     var err: Int32 = 0
-    for (p, prot) in pages {
-      // Original protection plus write: execute is never dropped, so a
-      // thread running on this page keeps running.
-      if mprotect(UnsafeMutableRawPointer(bitPattern: p), Int(page), prot | PROT_WRITE) != 0 {
-        err = errno
-        break
-      }
-      opened.append((p, prot))
-    }
-    if err == 0 {
-      let dst = UnsafeMutablePointer<UInt8>(bitPattern: address)!
-      for (i, b) in bytes.enumerated() { dst[i] = b }
-    }
-    for (p, prot) in opened.reversed() {
-      if mprotect(UnsafeMutableRawPointer(bitPattern: p), Int(page), prot) != 0 {
-        fatalError("TextPoke: cannot restore protection of page 0x\(String(p, radix: 16)) (errno \(errno)); refusing to continue with a writable code page")
-      }
-    }
-    return err
+    guard var window = WriteWindow.open([(address, bytes.count)], error: &err) else { return err }
+    window.store(bytes, at: address)
+    window.close()
+    return 0
   }
 }

@@ -60,17 +60,61 @@ final class Engine: @unchecked Sendable {
   var statistics: TextPokeStatistics {
     var c = tp_counters()
     tp_counters_read(&c)
-    let (b, s, y, w, k, pb, cs) = (try? lock.withLock { () throws(TextPokeError) in
-      (batches, sitesPatched, syncs, retireWaits, writer?.kind, parkedBatches, coreSync)
-    }) ?? (0, 0, 0, 0, nil, 0, nil)
-    return TextPokeStatistics(
+    let (b, s, y, w, k, pb, cs, lp) = (try? lock.withLock { () throws(TextPokeError) in
+      (batches, sitesPatched, syncs, retireWaits, valgrindSeen == true ? CodeWriterKind.mprotectWindow : writer?.kind,
+       parkedBatches, coreSync, lastProtocol)
+    }) ?? (0, 0, 0, 0, nil, 0, nil, nil)
+    var r = TextPokeStatistics(
       batches: b, sitesPatched: s, syncs: y, trapsEmulated: c.emulated, staleTraps: c.stale,
       handlerRetries: c.retried, foreignTraps: c.foreign, retireWaits: w, writer: k,
       parkedBatches: pb, coreSync: cs)
+    r.lastProtocol = lp
+    return r
+  }
+
+  /// True under valgrind (asked once; the fault hides it).
+  private var underValgrind: Bool {
+    if let v = valgrindSeen { return v }
+    let v = !faults.contains(.ignoreValgrind) && tp_valgrind_running() != 0
+    valgrindSeen = v
+    return v
+  }
+  private var valgrindSeen: Bool?
+
+  /// The valgrind protocol (valgrind.c): each whole instruction written by
+  /// one block of stores through an mprotect window, then valgrind's
+  /// translations of it discarded. /proc/self/mem is not used: valgrind
+  /// lets other threads run during a system call, and one could translate
+  /// a half-written instruction.
+  private func runUnderValgrind(_ work: [TextPatch]) throws(TextPokeError) -> TextPokeBatchReport {
+    var err: Int32 = 0
+    guard var window = WriteWindow.open(work.map { ($0.address, $0.replacement.count) }, error: &err) else {
+      throw .writerUnavailable(reason: "under valgrind, code is written through an mprotect window, which was refused (\(String(cString: strerror(err)))); /proc/self/mem is not safe there")
+    }
+    for p in work {
+      window.store(p.replacement, at: p.address)
+      tp_valgrind_discard(p.address, p.replacement.count)
+    }
+    window.close()
+    batches += 1
+    sitesPatched += UInt64(work.count)
+    lastProtocol = .valgrind
+    return TextPokeBatchReport(sitesWritten: work.count, syncs: 0, retireWaits: 0, protocol: .valgrind, coreSync: coreSync ?? .membarrier)
   }
 
   func prepare() throws(TextPokeError) -> CodeWriterKind {
     try lock.withLock { () throws(TextPokeError) in
+      if underValgrind {
+        // Written back unchanged, like every writer's probe.
+        let f: @convention(c) () -> Int = tp_gettid
+        let probe = unsafeBitCast(f, to: UInt.self)
+        var w = CodeWriter.window
+        let e = w.write([UnsafePointer<UInt8>(bitPattern: probe)!.pointee], at: probe)
+        if e != 0 {
+          throw .writerUnavailable(reason: "under valgrind, code is written through an mprotect window, which is refused (\(String(cString: strerror(e)))); /proc/self/mem is not safe there")
+        }
+        return .mprotectWindow
+      }
       // Probe on one of our own functions: its first byte is written back.
       let f: @convention(c) () -> Int = tp_gettid
       return try ready(probe: unsafeBitCast(f, to: UInt.self))
@@ -114,6 +158,7 @@ final class Engine: @unchecked Sendable {
       }
       let work = patches.filter { $0.expected != $0.replacement }
       if work.isEmpty { return TextPokeBatchReport(sitesWritten: 0, syncs: 0, retireWaits: 0, protocol: .int3, coreSync: coreSync ?? .membarrier) }
+      if underValgrind { return try runUnderValgrind(work) }
       _ = try ready(probe: work[0].address)
       // Before each batch: a debugger would stop on our int3s, and a thread
       // that blocks SIGTRAP would be killed by one. Then park instead.
@@ -252,6 +297,7 @@ final class Engine: @unchecked Sendable {
     do throws(TextPokeError) {
       _ = try prepare()
       return try lock.withLock { () throws(TextPokeError) -> String? in
+        if underValgrind { return nil }
         let scan = ProcessScan.settled(faults)
         guard (scan.int3Hazard && !faults.contains(.neverPark)) || faults.contains(.alwaysPark) else { return nil }
         if let t = scan.unparkable.first { return Self.unparkableMessage(scan, t) }

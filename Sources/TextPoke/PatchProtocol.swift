@@ -7,6 +7,11 @@ public enum PatchProtocol: String, Sendable, CustomStringConvertible {
   /// instructions are written, then released. No int3. Used while a
   /// debugger is attached or a thread blocks SIGTRAP.
   case parked
+  /// Under valgrind: whole instructions written in one block of stores
+  /// (valgrind runs one thread at a time and switches only between
+  /// blocks), then valgrind's translations of them discarded. No int3,
+  /// no signal, no core sync.
+  case valgrind
 
   public var description: String { rawValue }
 }
@@ -47,4 +52,7 @@ public struct TextPokeFaults: OptionSet, Sendable {
   /// (it is still leaving our own handler) counts. Shows the false
   /// refusals the settling prevents.
   public static let unsettledScans = TextPokeFaults(rawValue: 64)
+  /// Valgrind goes unnoticed: the engine patches as on a real CPU, which
+  /// valgrind's stale translations make a silent no-op (or a crash).
+  public static let ignoreValgrind = TextPokeFaults(rawValue: 128)
 }

@@ -179,4 +179,6 @@ public struct TextPokeStatistics: Sendable, Equatable {
   public var parkedBatches: UInt64
   /// How cores are synchronised, once chosen.
   public var coreSync: CoreSyncMethod?
+  /// The protocol of the last batch.
+  public var lastProtocol: PatchProtocol?
 }

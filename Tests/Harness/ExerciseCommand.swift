@@ -19,10 +19,11 @@ struct ExerciseCommand: ParsableCommand {
 
   enum Fault: String, ExpressibleByArgument {
     case noMembarrier = "no-membarrier", noProcMem = "no-proc-mem", alwaysPark = "always-park", neverPark = "never-park"
-    case tracersStop = "tracers-stop", unsettledScans = "unsettled-scans"
+    case tracersStop = "tracers-stop", unsettledScans = "unsettled-scans", ignoreValgrind = "ignore-valgrind"
   }
 
   @Option var toggles = 2000
+  @Option(help: "Stop after this many seconds even if fewer toggles were made.") var duration = 60.0
   @Option var threads = 2
   @Option(name: .customLong("fault")) var faults: [Fault] = []
   @Flag(help: "Add a worker thread that blocks SIGTRAP.") var blockSigtrapThread = false
@@ -46,6 +47,7 @@ struct ExerciseCommand: ParsableCommand {
       case .neverPark: f.insert(.neverPark)
       case .tracersStop: f.insert(.tracersStopOnSigtrap)
       case .unsettledScans: f.insert(.unsettledScans)
+      case .ignoreValgrind: f.insert(.ignoreValgrind)
       }
     }
     TextPoke._injectFaults(f)
@@ -57,7 +59,7 @@ struct ExerciseCommand: ParsableCommand {
       print("exercise: refused: \(problem); site pages: \(sitePageProtections())")
       throw ExitCode(3)
     }
-    var w = StressWorkload(duration: 60, threads: threads, sites: stressSiteCount, keys: StressKeys.count,
+    var w = StressWorkload(duration: duration, threads: threads, sites: stressSiteCount, keys: StressKeys.count,
                            threadChurn: false, patcher: .textpoke, progress: false)
     w.maxToggles = foreignTrap ? toggles / 2 : toggles
     w.sigtrapBlockingWorker = blockSigtrapThread
@@ -77,7 +79,7 @@ struct ExerciseCommand: ParsableCommand {
     }
     let s = TextPoke.statistics
     var line = "exercise: toggles=\(r.toggles) dispatchThreads=\(dispatch.threadsSeen) violations=\(r.violations) checked=\(r.checkedExecutions) wrong=\(r.sitesWrong)"
-    line += " batches=\(s.batches) parked=\(s.parkedBatches) coreSync=\(s.coreSync.map { "\($0)" } ?? "-") writer=\(s.writer.map { "\($0)" } ?? "-")"
+    line += " batches=\(s.batches) parked=\(s.parkedBatches) coreSync=\(s.coreSync.map { "\($0)" } ?? "-") protocol=\(s.lastProtocol.map { "\($0)" } ?? "-") writer=\(s.writer.map { "\($0)" } ?? "-")"
     line += " traps=\(s.trapsEmulated) foreign=\(s.foreignTraps) pages=\(sitePageProtections())"
     var ok = r.verdict == "PASS" && r.toggles == toggles
     if foreignTrap {

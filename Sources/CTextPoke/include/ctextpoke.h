@@ -120,6 +120,14 @@ void tp_marks_remove(unsigned bits);
 /// clear, so re-entered entry points go ahead (and may wait for themselves).
 void tp_marks_ignore_for_tests(void);
 
+/// 1 if the process runs under valgrind (a client request; valgrind.c).
+int tp_valgrind_running(void);
+/// Asks valgrind to drop its translations of [addr, addr + len).
+void tp_valgrind_discard(uintptr_t addr, size_t len);
+/// Writes `len` (1...15) bytes at `dst` with stores in one straight-line
+/// block. The page must be writable.
+void tp_store_exact(uintptr_t dst, const uint8_t *src, size_t len);
+
 /// membarrier(2). Returns the syscall result, or -1 with errno set.
 long tp_membarrier(int cmd, unsigned int flags, int cpu_id);
 
