@@ -75,7 +75,7 @@ let package = Package(
     // dependencies make sure they are built.
     .testTarget(name: "StressTests", dependencies: ["jumplabel", "jumplabel-harness", "JumpLabelFixtures"]),
     // Model-checks the patch protocol with spin (Model/).
-    .testTarget(name: "ModelTests"),
+    .testTarget(name: "ModelTests", dependencies: ["JumpLabelFixtures"]),
   ],
   swiftLanguageModes: [.v6]
 )

@@ -11,7 +11,7 @@
 // Declared hidden so that each copy's descriptor binds to its own Swift code
 // even though another image may export the same names.
 __attribute__((visibility("hidden"))) extern void jl_rt_image_event(uint32_t event, const void *note);
-__attribute__((visibility("hidden"))) extern int64_t jl_rt_read(const void *name, int64_t len, int32_t dflt, uint32_t flags);
+__attribute__((visibility("hidden"))) extern int64_t jl_rt_read(const void *name, int64_t len, int32_t dflt, uint32_t flags, const void *dso);
 __attribute__((visibility("hidden"))) extern void *jl_rt_call(const void *request, size_t length, size_t *reply_length);
 
 static atomic_int started;

@@ -1,6 +1,7 @@
 import CJumpLabel
 import Glibc
 import Synchronization
+import TextPoke
 
 /// Maps the address of a name literal to its key record, lock-free.
 ///
@@ -99,7 +100,7 @@ final class FallbackCache: Sendable {
   /// The record of `key`, creating it on first use.
   func record(for key: StaticKey) -> KeyRecord {
     guard key.name.hasPointerRepresentation else {
-      return KeyRegistry.shared.recordForFallback(name: key.nameString, defaultValue: key.defaultValue).record
+      return KeyRegistry.shared.recordForFallback(name: key.nameString, defaultValue: key.defaultValue, origin: "a read").record
     }
     return record(
       pointer: UInt(bitPattern: key.name.utf8Start), length: key.name.utf8CodeUnitCount,
@@ -131,7 +132,10 @@ final class FallbackCache: Sendable {
     var i = slotIndex(pointer)
     func lookUp() -> (record: KeyRecord, registered: Bool) {
       let name = String(decoding: UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: pointer), count: length), as: UTF8.self)
-      return KeyRegistry.shared.recordForFallback(name: name, defaultValue: defaultValue)
+      // The name literal lives in the reading image: that names the reader
+      // (asks the loader, so before the registry lock is taken).
+      let image = CodeLocation(pointer).symbolInfo.image.map { SiteTable.imageName($0) } ?? "an unknown image"
+      return KeyRegistry.shared.recordForFallback(name: name, defaultValue: defaultValue, origin: "a read in \(image)")
     }
     for _ in 0..<Self.probes {
       let slot = slots[i]

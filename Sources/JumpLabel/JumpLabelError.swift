@@ -5,8 +5,10 @@ import TextPoke
 public enum JumpLabelError: Error, Sendable, Equatable, CustomStringConvertible {
   /// No key of that name is known in this process.
   case unknownKey(String)
-  /// One name was declared with two different defaults.
-  case conflictingDefaults(key: String, declared: Bool, recorded: Bool)
+  /// One name was declared with two different defaults: `declared` at
+  /// `declaredAt`, after `recorded` at `recordedAt` (an image's path, "a
+  /// fallback read in <image>", or "a control call").
+  case conflictingDefaults(key: String, declared: Bool, recorded: Bool, declaredAt: String, recordedAt: String)
   /// A site does not hold the instruction its table entry says it must.
   case unexpectedSite(key: String, site: CodeLocation, expected: [UInt8], found: [UInt8])
   /// `decrement()` on a key whose count is 0.
@@ -18,17 +20,34 @@ public enum JumpLabelError: Error, Sendable, Equatable, CustomStringConvertible 
   case reentrantControl(key: String)
   /// The patch engine refused the batch.
   case patch(key: String, TextPokeError)
+  /// Not an error of a toggle: sites of this key in optimised code read its
+  /// state instead of being a NOP (`hits` times so far, first from
+  /// `image`), because the compiler could not see the key's literal there:
+  /// a `static let` key used from another module, or a key passed through
+  /// a variable. Toggling works; only the cost is wrong. Reported by
+  /// ``StaticKeys/problems()``; declare the key as an `@inlinable` computed
+  /// property instead.
+  case fallbackInOptimizedCode(key: String, hits: Int, image: String)
   /// Another copy of this runtime, of another ABI version, is loaded: it
   /// cannot share this registry and might patch the same sites, so no key
   /// is toggled any more. Link one version of the package.
   case foreignRuntime(image: String, abi: UInt32)
 
+  /// True for the problems that stop the key from being toggled; false for
+  /// reports about cost (``fallbackInOptimizedCode(key:hits:image:)``).
+  public var blocksToggling: Bool {
+    if case .fallbackInOptimizedCode = self { return false }
+    return true
+  }
+
   public var description: String {
     switch self {
     case let .unknownKey(name):
       return "unknown static key '\(name)'"
-    case let .conflictingDefaults(key, declared, recorded):
-      return "static key '\(key)' is declared with default \(declared) here but default \(recorded) elsewhere"
+    case let .conflictingDefaults(key, declared, recorded, declaredAt, recordedAt):
+      return "static key '\(key)' is declared with default \(declared) in \(declaredAt) but with default \(recorded) in \(recordedAt)"
+    case let .fallbackInOptimizedCode(key, hits, image):
+      return "static key '\(key)' was read \(hits) times by sites in optimised code that are not NOPs (first in \(image)): the compiler did not see its literal name there (a `static let` key used from another module, or a key passed through a variable); declare it as `@inlinable public static var ... { StaticKey(\"\(key)\") }`"
     case let .unexpectedSite(key, site, expected, found):
       return "site of static key '\(key)' at \(site): expected [\(hex(expected))], found [\(hex(found))]; the key will not be patched"
     case let .underflow(key):

@@ -5,6 +5,9 @@ import Synchronization
 final class KeyRecord: Sendable {
   let name: String
   let defaultValue: Bool
+  /// Who first mentioned the key, and so set its default: an image's path
+  /// (its site table), "a fallback read in <image>", or a control call.
+  let origin: String
   /// Kernel semantics: enabled iff count > 0. -1 means "first enable in
   /// progress": the sites are being patched; readers treat it as enabled,
   /// and increments wait for the lock, so none returns before the patch.
@@ -14,18 +17,41 @@ final class KeyRecord: Sendable {
   /// How often a non-NOP site of this key read the state instead.
   let fallbackHits = Atomic<Int>(0)
 
-  init(name: String, defaultValue: Bool) {
+  /// The origin of a key first mentioned by a control call.
+  static let controlOrigin = "a control call"
+
+  init(name: String, defaultValue: Bool, origin: String) {
     self.name = name
     self.defaultValue = defaultValue
+    self.origin = origin
     count = Atomic(defaultValue ? 1 : 0)
   }
 
   /// The state as a boolean query (the transient -1 counts as enabled).
   var state: Bool { count.load(ordering: .acquiring) != 0 }
 
+  /// Of those, the reads from optimised code (the key was not a literal
+  /// where it was used): a problem `StaticKeys.problems()` reports.
+  let optimizedFallbackHits = Atomic<Int>(0)
+  /// The `#dsohandle` of the first image that made such a read (0: none).
+  let optimizedFallbackImage = Atomic<UInt>(0)
+
   /// The fallback site: counts the hit, reads the state.
   func readForFallback() -> Bool {
     fallbackHits.wrappingAdd(1, ordering: .relaxed)
     return state
+  }
+
+  /// A fallback read from optimised code in the image `dso` belongs to.
+  func readForOptimizedFallback(from dso: UnsafeRawPointer) -> Bool {
+    noteOptimizedFallback(from: UInt(bitPattern: dso))
+    return readForFallback()
+  }
+
+  func noteOptimizedFallback(from dso: UInt) {
+    optimizedFallbackHits.wrappingAdd(1, ordering: .relaxed)
+    if optimizedFallbackImage.load(ordering: .relaxed) == 0 {
+      _ = optimizedFallbackImage.compareExchange(expected: 0, desired: dso, ordering: .relaxed)
+    }
   }
 }

@@ -156,9 +156,11 @@ final class KeyRegistry: @unchecked Sendable {
       while j < sorted.count && sorted[j].key == sorted[i].key { j += 1 }
       let group = Array(sorted[i..<j])
       let name = group[0].key
-      let record = keyRecord(name: name, defaultValue: group[0].declaredDefault)
+      let record = keyRecord(name: name, defaultValue: group[0].declaredDefault, origin: t.image)
       if let other = group.first(where: { $0.declaredDefault != record.defaultValue }) {
-        noteProblem(name, .conflictingDefaults(key: name, declared: other.declaredDefault, recorded: record.defaultValue))
+        noteProblem(name, .conflictingDefaults(
+          key: name, declared: other.declaredDefault, recorded: record.defaultValue,
+          declaredAt: t.image, recordedAt: record.origin))
       }
       if let bad = mismatches(group, expected: { $0.initialInstruction }).first { noteProblem(name, bad) }
       if problems[name] == nil {
@@ -270,10 +272,11 @@ final class KeyRegistry: @unchecked Sendable {
     } ?? []
   }
 
-  /// The record of `name`, created on first mention. Lock held.
-  private func keyRecord(name: String, defaultValue: Bool) -> KeyRecord {
+  /// The record of `name`, created on first mention (by `origin`: an
+  /// image's site table, a fallback read, a control call). Lock held.
+  private func keyRecord(name: String, defaultValue: Bool, origin: String) -> KeyRecord {
     if let r = keys[name] { return r }
-    let r = KeyRecord(name: name, defaultValue: defaultValue)
+    let r = KeyRecord(name: name, defaultValue: defaultValue, origin: origin)
     keys[name] = r
     return r
   }
@@ -284,17 +287,22 @@ final class KeyRegistry: @unchecked Sendable {
   /// Re-entered on a thread that holds the lock (a site in a signal
   /// handler), it cannot look anything up safely and answers with a
   /// throw-away record in the declared default state.
-  func recordForFallback(name: String, defaultValue: Bool) -> (record: KeyRecord, registered: Bool) {
+  ///
+  /// `origin` describes the reader ("a fallback read in <image>"); it is
+  /// made by the caller before the lock is taken (naming an image asks the
+  /// loader).
+  func recordForFallback(name: String, defaultValue: Bool, origin: String) -> (record: KeyRecord, registered: Bool) {
     ensureLoaded()
     let found: KeyRecord? = lock.withLockUnlessReentrant {
-      let r = keyRecord(name: name, defaultValue: defaultValue)
+      let r = keyRecord(name: name, defaultValue: defaultValue, origin: origin)
       if r.defaultValue != defaultValue {
-        noteProblem(r.name, .conflictingDefaults(key: r.name, declared: defaultValue, recorded: r.defaultValue))
+        noteProblem(r.name, .conflictingDefaults(
+          key: r.name, declared: defaultValue, recorded: r.defaultValue, declaredAt: origin, recordedAt: r.origin))
       }
       return r
     }
     if let found { return (found, true) }
-    return (KeyRecord(name: name, defaultValue: defaultValue), false)
+    return (KeyRecord(name: name, defaultValue: defaultValue, origin: origin), false)
   }
 
   /// For control calls on a declared key. Lock held.
@@ -304,9 +312,10 @@ final class KeyRegistry: @unchecked Sendable {
       if let p = problems[key.name] { throw p }
       return r
     }
-    let r = keyRecord(name: key.name, defaultValue: defaultValue)
+    let r = keyRecord(name: key.name, defaultValue: defaultValue, origin: KeyRecord.controlOrigin)
     if r.defaultValue != defaultValue {
-      throw .conflictingDefaults(key: r.name, declared: defaultValue, recorded: r.defaultValue)
+      throw .conflictingDefaults(
+        key: r.name, declared: defaultValue, recorded: r.defaultValue, declaredAt: KeyRecord.controlOrigin, recordedAt: r.origin)
     }
     if let p = problems[r.name] { throw p }
     return r
@@ -366,17 +375,20 @@ final class KeyRegistry: @unchecked Sendable {
     PendingInfo(
       name: r.name, state: r.state, count: max(r.count.load(ordering: .acquiring), 0),
       sites: sites[r.name]?.count ?? 0, defaultValue: r.defaultValue,
-      fallbackHits: r.fallbackHits.load(ordering: .relaxed), problem: problems[r.name])
+      fallbackHits: r.fallbackHits.load(ordering: .relaxed),
+      fallbackHitsInOptimizedCode: r.optimizedFallbackHits.load(ordering: .relaxed), problem: problems[r.name])
   }
 
   /// A `StaticKeyInfo` whose problem is not described yet.
   struct PendingInfo {
     let name: String, state: Bool, count: Int, sites: Int, defaultValue: Bool, fallbackHits: Int
+    let fallbackHitsInOptimizedCode: Int
     let problem: JumpLabelError?
     var info: StaticKeyInfo {
       StaticKeyInfo(
         name: name, state: state, count: count, sites: sites, defaultValue: defaultValue,
-        fallbackHits: fallbackHits, problem: problem?.description)
+        fallbackHits: fallbackHits, fallbackHitsInOptimizedCode: fallbackHitsInOptimizedCode,
+        problem: problem?.description)
     }
   }
 
@@ -394,10 +406,17 @@ final class KeyRegistry: @unchecked Sendable {
   func allProblems() -> [JumpLabelError] {
     ensureLoaded()
     rescanForeign()
-    return lock.withLockUnlessReentrant {
-      foreign.sorted { $0.key < $1.key }.map { JumpLabelError.foreignRuntime(image: $0.key, abi: $0.value) }
-        + problems.sorted { $0.key < $1.key }.map(\.value)
-    } ?? []
+    guard let (blocking, slow) = lock.withLockUnlessReentrant({
+      (foreign.sorted { $0.key < $1.key }.map { JumpLabelError.foreignRuntime(image: $0.key, abi: $0.value) }
+         + problems.sorted { $0.key < $1.key }.map(\.value),
+       keys.values.filter { $0.optimizedFallbackHits.load(ordering: .relaxed) > 0 }.sorted { $0.name < $1.name })
+    }) else { return [] }
+    // Naming the images asks the loader: after the lock is released.
+    return blocking + slow.map { r in
+      let dso = r.optimizedFallbackImage.load(ordering: .relaxed)
+      let image = CodeLocation(dso).symbolInfo.image.map { SiteTable.imageName($0) } ?? "an unknown image"
+      return .fallbackInOptimizedCode(key: r.name, hits: r.optimizedFallbackHits.load(ordering: .relaxed), image: image)
+    }
   }
 
   /// The indexed images, for control tools.

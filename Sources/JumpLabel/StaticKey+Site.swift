@@ -22,9 +22,30 @@ extension StaticKey {
   public func isEnabled(likely: Bool) -> Bool {
     if name.hasPointerRepresentation {
       let r = __dtrace_jumplabel_site(UnsafeRawPointer(name.utf8Start), name.utf8CodeUnitCount, likely ? 1 : 0, defaultValue ? 1 : 0)
-      if r != JL_SITE_FALLBACK { return r == JL_SITE_TRUE }
+      if r == JL_SITE_TRUE { return true }
+      if r == JL_SITE_FALSE { return false }
+      if r == JL_SITE_FALLBACK_OPTIMIZED { return _fallbackIsEnabledInOptimizedCode(#dsohandle) }
     }
     return _fallbackIsEnabled()
+  }
+
+  /// The slow path of a site in optimised code whose key was not a literal
+  /// where it was used (a `static let` key from another module, a key
+  /// passed through a variable): the same read as ``_fallbackIsEnabled()``,
+  /// counted separately, with the image it came from (`dso`), so that
+  /// ``StaticKeys/problems()`` can point at it.
+  @inline(never)
+  public func _fallbackIsEnabledInOptimizedCode(_ dso: UnsafeRawPointer) -> Bool {
+    if case let .other(remote) = ProcessRuntime.known {
+      return ProcessRuntime.remoteCount(remote, self, countHit: true, optimizedFrom: dso) > 0
+    }
+    if let r = FallbackCache.cachedIfReady(for: self) { return r.readForOptimizedFallback(from: dso) }
+    guard ThreadMarks.enter(ThreadMarks.client) else { return defaultValue }
+    defer { ThreadMarks.leave(ThreadMarks.client) }
+    if let remote = ProcessRuntime.primary {
+      return ProcessRuntime.remoteCount(remote, self, countHit: true, optimizedFrom: dso) > 0
+    }
+    return FallbackCache.sharedReady.record(for: self).readForOptimizedFallback(from: dso)
   }
 
   /// The slow path of a site that could not be compiled as a NOP: reads the

@@ -14,11 +14,15 @@ public struct StaticKeyInfo: Sendable, Hashable, CustomStringConvertible {
   /// NOP (debug builds, non-literal names). 0 means every execution so far
   /// was zero-cost.
   public let fallbackHits: Int
+  /// Of those, the executions in optimised code: sites where the compiler
+  /// did not see the key's literal (``JumpLabelError/fallbackInOptimizedCode(key:hits:image:)``).
+  public let fallbackHitsInOptimizedCode: Int
   /// Why this key cannot be toggled, if it cannot.
   public let problem: String?
 
   public var description: String {
-    var s = "\(name) = \(state) (count \(count), default \(defaultValue), \(sites) sites, \(fallbackHits) fallback hits)"
+    var s = "\(name) = \(state) (count \(count), default \(defaultValue), \(sites) sites, \(fallbackHits) fallback hits"
+    s += fallbackHitsInOptimizedCode > 0 ? ", \(fallbackHitsInOptimizedCode) in optimised code)" : ")"
     if let problem { s += " PROBLEM: \(problem)" }
     return s
   }

@@ -38,6 +38,9 @@ package struct StressReport: Codable, Sendable {
   package var hotplugErrors = 0
   package var cpusOnlineAtEnd = true
   package var crashSignal: String?
+  /// The workload or a thread of it hung (stuck thread, or the supervisor's
+  /// deadline passed).
+  package var hung = false
   package var errors: [String] = []
   package var verdict = "FAIL"
 

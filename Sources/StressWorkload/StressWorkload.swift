@@ -174,7 +174,17 @@ package struct StressWorkload {
     let elapsed = Double(monotonicNanoseconds() - start) / 1e9
     probe.stop.store(true, ordering: .relaxed)
     churn?.stop()
-    finished.wait()
+    // A worker that does not come back is stuck (a broken patcher can send
+    // a thread into a loop): a hang, reported as such rather than waited
+    // for. The report is still written; exit ends the stuck threads.
+    if finished.wait(timeout: .now() + 10) == .timedOut {
+      report.errors.append("a workload thread did not finish within 10 s after the run: it is stuck (hang)")
+      report.hung = true
+      report.durationSeconds = Double(monotonicNanoseconds() - start) / 1e9
+      report.toggles = toggles
+      report.verdict = "FAIL"
+      return report
+    }
     if let churn {
       let (verified, wrong) = churn.finalCheck()
       dog?.stop()

@@ -21,7 +21,7 @@ struct KeysCommand: ParsableCommand {
       print(info)
       if sites {
         for s in try StaticKeys.sites(named: info.name) {
-          print("  \(s)  bytes \(s.currentBytes.map { String($0, radix: 16) }.joined(separator: " "))")
+          print("  \(s)  bytes \(s.currentBytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined(separator: " "))")
         }
       }
     }

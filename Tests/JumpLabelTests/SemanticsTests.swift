@@ -103,11 +103,52 @@ import Testing
   }
 
   @Test func conflictingDefaultIsAnErrorAndChangesNothing() throws {
+    _ = StaticKeys.list()  // the tables are read: the key's default comes from them (release)
     let wrong = StaticKey("fixture.false", default: true)
-    #expect(throws: JumpLabelError.conflictingDefaults(key: "fixture.false", declared: true, recorded: false)) {
+    do {
       try wrong.enable()
+      Issue.record("a conflicting default was accepted")
+    } catch {
+      guard case let .conflictingDefaults(key, declared, recorded, declaredAt, recordedAt) = error else {
+        Issue.record("wrong error: \(error)")
+        return
+      }
+      #expect(key == "fixture.false" && declared && !recorded)
+      // Both sides are named: this call, and where the default came from
+      // (the test executable's site table, or a read in it in debug).
+      #expect(declaredAt == "a control call", "\(error)")
+      #expect(recordedAt == "<main program>" || recordedAt.hasPrefix("a read in /"), "\(error)")
+      #expect(error.description.contains(declaredAt) && error.description.contains(recordedAt))
     }
     #expect(!Fixture.falseUnlikely() && StaticKey.fixtureFalse.count == 0)
+  }
+
+  /// A `static let` key used from another module compiles, in optimised
+  /// code, into a fallback read at every execution: counted, and reported
+  /// by problems() naming the image (not blocking toggles). The same key
+  /// as an @inlinable computed property is a NOP site and is not reported.
+  @Test(.enabled(if: Fixture.compiledWithSites, "debug builds have no NOP sites; run `swift test -c release`"))
+  func staticLetKeysAreReportedInOptimisedCode() throws {
+    @inline(never) func storedKeySite() -> Bool { StaticKey.fixtureStaticLet.isEnabled }
+    @inline(never) func literalKeySite() -> Bool { StaticKey.fixtureCrossModule.isEnabled }
+    for _ in 0..<10 { _ = storedKeySite(); _ = literalKeySite() }
+    let info = try StaticKeys.info(named: "fixture.static-let")
+    #expect(info.fallbackHitsInOptimizedCode >= 10 && info.problem == nil, "\(info)")
+    let reported = StaticKeys.problems().filter { if case .fallbackInOptimizedCode = $0 { return true } else { return false } }
+    let mine = reported.first { if case let .fallbackInOptimizedCode(key, _, _) = $0 { return key == "fixture.static-let" } else { return false } }
+    let found = try #require(mine, "\(reported)")
+    #expect(!found.blocksToggling)
+    if case let .fallbackInOptimizedCode(_, hits, image) = found {
+      #expect(hits >= 10 && image.hasSuffix(".xctest"), "\(found)")
+    }
+    #expect(found.description.contains("@inlinable"))
+    // Negative control: the literal key is not reported, and toggling the
+    // stored one works (only its cost is wrong).
+    #expect(!reported.contains { if case let .fallbackInOptimizedCode(key, _, _) = $0 { return key == "fixture.cross-module" } else { return false } })
+    try StaticKey.fixtureStaticLet.enable()
+    #expect(storedKeySite())
+    try StaticKey.fixtureStaticLet.disable()
+    #expect(!storedKeySite())
   }
 
   @Test func listReportsKeys() throws {
@@ -117,7 +158,7 @@ import Testing
     #expect(!f.defaultValue && t.defaultValue)
     #expect(!f.state && t.state && f.count == 0 && t.count == 1)
     #expect(f.problem == nil && t.problem == nil)
-    #expect(StaticKeys.problems().isEmpty, "\(StaticKeys.problems())")
+    #expect(StaticKeys.problems().filter(\.blocksToggling).isEmpty, "\(StaticKeys.problems())")
     #expect(StaticKey.fixtureFalse.description == "fixture.false")
     #expect(StaticKey.fixtureFalse == StaticKey("fixture.false"))
     #expect(Set([StaticKey.fixtureFalse, StaticKey("fixture.false")]).count == 1)

@@ -28,16 +28,12 @@ import Testing
     #expect(bad.signalled && bad.status == SIGTRAP, "the hazard did not reproduce: \(bad.stdout)")
   }
 
-  static var gdb: String? {
-    ["/usr/bin/gdb", "/bin/gdb"].first { FileManager.default.isExecutableFile(atPath: $0) }
-  }
+  static var gdb: String? { TestRequirements.path(of: "gdb") }
 
-  @Test(.enabled(if: Fixture.compiledWithSites, Comment(rawValue: releaseOnly)))
+  @Test(.enabled(if: Fixture.compiledWithSites, Comment(rawValue: releaseOnly)),
+        .enabled(if: TestRequirements.shouldRun(needing: "gdb"), Comment(rawValue: TestRequirements.missing("gdb", for: "the debugger hazard"))))
   func togglingUnderGDBWithDefaultSettings() throws {
-    guard let gdb = Self.gdb else {
-      Issue.record("gdb is not installed (apt-get install gdb): the debugger hazard was not tested")
-      return
-    }
+    let gdb = try #require(Self.gdb, Comment(rawValue: TestRequirements.missing("gdb", for: "the debugger hazard")))
     // -nx: no .gdbinit, gdb's defaults only.
     let args = ["-nx", "-batch", "-return-child-result", "-ex", "run", "--args", StressCommandTests.harness, "exercise", "--toggles", "300"]
     let r = try Self.run(gdb, args)
@@ -93,22 +89,18 @@ import Testing
 /// 922 of 4,000 toggles were refused, blaming threads that blocked
 /// nothing). Each runs the real strace.
 @Suite(.serialized) struct TracerTests {
-  static var strace: String? {
-    ["/usr/bin/strace", "/bin/strace"].first { FileManager.default.isExecutableFile(atPath: $0) }
-  }
+  static let missing = TestRequirements.missing("strace", for: "the tracer classification")
 
   static func underStrace(_ args: [String]) throws -> ChildRun? {
-    guard let strace else {
-      Issue.record("strace is not installed (apt-get install strace): tracer classification was not tested")
-      return nil
-    }
+    let strace = try #require(TestRequirements.path(of: "strace"), Comment(rawValue: missing))
     return try spawn(strace, ["-f", "-o", "/dev/null", StressCommandTests.harness, "exercise"] + args, timeout: 240)
   }
 
   /// strace re-delivers every signal it did not cause, so the engine keeps
   /// the int3 protocol under it: Dispatch threads, which block SIGURG and
   /// could not be parked, are fine.
-  @Test(.enabled(if: Fixture.compiledWithSites, Comment(rawValue: HardeningTests.releaseOnly)))
+  @Test(.enabled(if: Fixture.compiledWithSites, Comment(rawValue: HardeningTests.releaseOnly)),
+        .enabled(if: TestRequirements.shouldRun(needing: "strace"), Comment(rawValue: missing)))
   func straceIsNotADebugger() throws {
     guard let r = try Self.underStrace(["--toggles", "300", "--threads", "1", "--dispatch-threads", "2"]) else { return }
     #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
@@ -126,7 +118,8 @@ import Testing
   /// handler, with its mask, when the next batch looks; that is not a
   /// thread that blocks SIGURG. 1,000 back-to-back toggles, no refusal
   /// (unsettled, about one in four was refused).
-  @Test(.enabled(if: Fixture.compiledWithSites, Comment(rawValue: HardeningTests.releaseOnly)))
+  @Test(.enabled(if: Fixture.compiledWithSites, Comment(rawValue: HardeningTests.releaseOnly)),
+        .enabled(if: TestRequirements.shouldRun(needing: "strace"), Comment(rawValue: missing)))
   func parkingIsNotRefusedBecauseOfOurOwnHandler() throws {
     guard let r = try Self.underStrace(["--toggles", "1000", "--threads", "2", "--fault", "tracers-stop"]) else { return }
     #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
@@ -144,9 +137,7 @@ import Testing
 /// 3.19 cannot read Swift's DWARF), `--fair-sched=yes` so that the toggler
 /// is not starved by the spinning workers.
 @Suite(.serialized) struct ValgrindTests {
-  static var valgrind: String? {
-    ["/usr/bin/valgrind", "/bin/valgrind"].first { FileManager.default.isExecutableFile(atPath: $0) }
-  }
+  static let missing = TestRequirements.missing("valgrind", for: "the valgrind protocol")
 
   /// A stripped copy of the harness in a temporary directory.
   static func strippedHarness() throws -> String {
@@ -155,17 +146,15 @@ import Testing
     let copy = dir.appendingPathComponent("jumplabel-harness").path
     try? FileManager.default.removeItem(atPath: copy)
     try FileManager.default.copyItem(atPath: StressCommandTests.harness, toPath: copy)
-    let r = try spawn("/usr/bin/strip", ["-g", copy])
+    let r = try spawn(try #require(TestRequirements.path(of: "strip"), "strip (binutils) is needed"), ["-g", copy])
     #expect(r.status == 0, "strip -g failed: \(r.stderr)")
     return copy
   }
 
-  @Test(.enabled(if: Fixture.compiledWithSites, Comment(rawValue: HardeningTests.releaseOnly)))
+  @Test(.enabled(if: Fixture.compiledWithSites, Comment(rawValue: HardeningTests.releaseOnly)),
+        .enabled(if: TestRequirements.shouldRun(needing: "valgrind"), Comment(rawValue: missing)))
   func togglesWorkUnderValgrind() throws {
-    guard let valgrind = Self.valgrind else {
-      Issue.record("valgrind is not installed (apt-get install valgrind): the valgrind protocol was not tested")
-      return
-    }
+    let valgrind = try #require(TestRequirements.path(of: "valgrind"), Comment(rawValue: Self.missing))
     let harness = try Self.strippedHarness()
     defer { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: harness).deletingLastPathComponent().path) }
     let vg = ["--tool=none", "-q", "--fair-sched=yes", harness, "exercise", "--threads", "2"]

@@ -31,7 +31,7 @@
 /// "JLRUNTIM"; changes never.
 #define JL_RUNTIME_MAGIC 0x4d49544e55524c4aull
 /// Bumped on any change to `jl_runtime` or to the request encoding.
-#define JL_RUNTIME_ABI 1u
+#define JL_RUNTIME_ABI 2u
 /// ELF note type of a runtime note ("JR").
 #define JL_RUNTIME_NOTE_TYPE 0x4a52u
 /// ELF note type of a site-table note ("JL").
@@ -46,6 +46,7 @@
 /// `read` flags.
 #define JL_READ_COUNT_HIT 1u      ///< count a fallback hit on the key
 #define JL_READ_UNPINNED_NAME 2u  ///< the name lives in an image that may be unloaded
+#define JL_READ_OPTIMIZED_SITE 4u ///< from optimised code that could not get a NOP site (`dso` says where)
 
 /// One runtime copy, as other images see it.
 typedef struct jl_runtime {
@@ -56,8 +57,9 @@ typedef struct jl_runtime {
   /// the address of its site-table note. Called with the loader's lock held.
   void (*image_event)(uint32_t event, const void *note);
   /// The enable count of a key (> 0: enabled), for sites that could not be
-  /// compiled as a NOP. `dflt` is the declared default.
-  int64_t (*read)(const void *name, int64_t len, int32_t dflt, uint32_t flags);
+  /// compiled as a NOP. `dflt` is the declared default; `dso` is the
+  /// reading image's `__dso_handle` with JL_READ_OPTIMIZED_SITE, else null.
+  int64_t (*read)(const void *name, int64_t len, int32_t dflt, uint32_t flags, const void *dso);
   /// Any other call, encoded (Sources/JumpLabel/Runtime/Wire.swift). The
   /// reply is owned by the caller and released with `free_reply`.
   void *(*call)(const void *request, size_t length, size_t *reply_length);
@@ -212,7 +214,7 @@ JL_HIDDEN void jl_image_hook(uint32_t event, const void *note) {
 JL_HIDDEN int jl_key_read(const char *name, long len, int dflt) {
   const jl_runtime *rt = jl_primary_runtime();
   if (rt == 0) return dflt;
-  return rt->read(name, len, dflt, JL_READ_COUNT_HIT | JL_READ_UNPINNED_NAME) > 0;
+  return rt->read(name, len, dflt, JL_READ_COUNT_HIT | JL_READ_UNPINNED_NAME, 0) > 0;
 }
 
 #endif

@@ -23,8 +23,15 @@
 /// __dtrace_jumplabel_site() result: the key is disabled / enabled on this path.
 #define JL_SITE_FALSE 0
 #define JL_SITE_TRUE 1
-/// __dtrace_jumplabel_site() result: no patchable site here; read the key's state.
+/// __dtrace_jumplabel_site() result: no patchable site here (an
+/// unoptimised build); read the key's state.
 #define JL_SITE_FALLBACK 2
+/// __dtrace_jumplabel_site() result: no patchable site although the code is
+/// optimised: the name, layout or default was not a constant at this call
+/// (a `static let` key used from another module, a key passed through a
+/// variable). Read the key's state, and count it: `StaticKeys.problems()`
+/// reports keys read this way.
+#define JL_SITE_FALLBACK_OPTIMIZED 3
 
 /// Flags of a table entry (`jl_entry.flags`).
 #define JL_FLAG_LIKELY 1u   ///< the NOP path is the "enabled" path
@@ -150,12 +157,18 @@ __dtrace_jumplabel_site(const void *name, long name_len, int likely, int dflt) {
   taken:
     return likely ? JL_SITE_FALSE : JL_SITE_TRUE;
   }
-#endif
+  (void)name;
+  (void)name_len;
+  (void)likely;
+  (void)dflt;
+  return JL_SITE_FALLBACK_OPTIMIZED;
+#else
   (void)name;
   (void)name_len;
   (void)likely;
   (void)dflt;
   return JL_SITE_FALLBACK;
+#endif
 }
 
 /// Bounds of the table of the image this is compiled into. Weak: an image
@@ -170,7 +183,7 @@ extern const jl_entry __stop_jumplabel_sites[] __attribute__((weak, visibility("
   jl_branch_result(__dtrace_jumplabel_site((name), (long)sizeof(name) - 1, (likely), (dflt)), (name), (long)sizeof(name) - 1, (dflt))
 
 static inline __attribute__((always_inline)) int jl_branch_result(int site, const char *name, long len, int dflt) {
-  return site == JL_SITE_FALLBACK ? jl_key_read(name, len, dflt) : site == JL_SITE_TRUE;
+  return site >= JL_SITE_FALLBACK ? jl_key_read(name, len, dflt) : site == JL_SITE_TRUE;
 }
 
 /// 1 if this C module was compiled with sites enabled (an optimised x86-64

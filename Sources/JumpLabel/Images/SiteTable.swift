@@ -110,8 +110,12 @@ enum SiteTable {
 
   /// An image path as the loader gives it ("" or null: the executable).
   static func imageName(_ path: UnsafePointer<CChar>?) -> String {
-    let name = path.map { String(cString: $0) } ?? ""
-    return name.isEmpty ? mainProgram : name
+    imageName(path.map { String(cString: $0) } ?? "")
+  }
+
+  /// An image path as the loader gives it ("": the executable).
+  static func imageName(_ path: String) -> String {
+    path.isEmpty ? mainProgram : path
   }
 
   /// Calls `body` for every JumpLabel note of every loaded image, inside

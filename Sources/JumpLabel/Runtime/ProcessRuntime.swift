@@ -94,15 +94,20 @@ enum ProcessRuntime {
 
   /// The count of the key named by the literal at `name` (> 0: enabled),
   /// read in the primary. Only for a copy that is not the primary.
-  static func remoteCount(_ remote: UnsafePointer<jl_runtime>, _ key: StaticKey, countHit: Bool) -> Int {
+  /// `optimizedFrom`: the read comes from optimised code in the image of
+  /// that `#dsohandle` (JL_READ_OPTIMIZED_SITE).
+  static func remoteCount(_ remote: UnsafePointer<jl_runtime>, _ key: StaticKey, countHit: Bool,
+                          optimizedFrom dso: UnsafeRawPointer? = nil) -> Int {
     let r = remote.pointee
+    var flags = countHit ? JL_READ_COUNT_HIT : 0
+    if dso != nil { flags |= JL_READ_OPTIMIZED_SITE }
     if key.name.hasPointerRepresentation {
-      return Int(r.read(key.name.utf8Start, Int64(key.name.utf8CodeUnitCount), key.defaultValue ? 1 : 0, countHit ? JL_READ_COUNT_HIT : 0))
+      return Int(r.read(key.name.utf8Start, Int64(key.name.utf8CodeUnitCount), key.defaultValue ? 1 : 0, flags, dso))
     }
     // A non-pointer StaticString (a single scalar): pass a copy, checked by bytes.
     var name = key.nameString
     return name.withUTF8 {
-      Int(r.read($0.baseAddress, Int64($0.count), key.defaultValue ? 1 : 0, (countHit ? JL_READ_COUNT_HIT : 0) | JL_READ_UNPINNED_NAME))
+      Int(r.read($0.baseAddress, Int64($0.count), key.defaultValue ? 1 : 0, flags | JL_READ_UNPINNED_NAME, dso))
     }
   }
 }

@@ -33,16 +33,17 @@ func jl_rt_image_event(_ event: UInt32, _ note: UnsafeRawPointer?) {
 /// a thread inside this runtime, it answers lock-free from the cache or
 /// with the default, like `StaticKey._fallbackIsEnabled()`.
 @_cdecl("jl_rt_read")
-func jl_rt_read(_ name: UnsafeRawPointer?, _ length: Int64, _ dflt: Int32, _ flags: UInt32) -> Int64 {
+func jl_rt_read(_ name: UnsafeRawPointer?, _ length: Int64, _ dflt: Int32, _ flags: UInt32, _ dso: UnsafeRawPointer?) -> Int64 {
   guard let name, length >= 0 else { return dflt != 0 ? 1 : 0 }
   guard ThreadMarks.enter(ThreadMarks.client) else { return dflt != 0 ? 1 : 0 }
   defer { ThreadMarks.leave(ThreadMarks.client) }
   ProcessRuntime.settle()
-  if let primary = ProcessRuntime.primary { return primary.pointee.read(name, length, dflt, flags) }
+  if let primary = ProcessRuntime.primary { return primary.pointee.read(name, length, dflt, flags, dso) }
   let record = FallbackCache.sharedReady.record(
     pointer: UInt(bitPattern: name), length: Int(length), defaultValue: dflt != 0,
     verifyName: flags & JL_READ_UNPINNED_NAME != 0)
   if flags & JL_READ_COUNT_HIT != 0 { record.fallbackHits.wrappingAdd(1, ordering: .relaxed) }
+  if flags & JL_READ_OPTIMIZED_SITE != 0 { record.noteOptimizedFallback(from: UInt(bitPattern: dso)) }
   let count = record.count.load(ordering: .acquiring)
   return Int64(count < 0 ? 1 : count)
 }

@@ -37,26 +37,29 @@ extension JumpLabelError {
   func encode(_ w: inout WireWriter) {
     switch self {
     case let .unknownKey(name): w.u8(0); w.string(name)
-    case let .conflictingDefaults(key, declared, recorded): w.u8(1); w.string(key); w.bool(declared); w.bool(recorded)
+    case let .conflictingDefaults(key, declared, recorded, declaredAt, recordedAt):
+      w.u8(1); w.string(key); w.bool(declared); w.bool(recorded); w.string(declaredAt); w.string(recordedAt)
     case let .unexpectedSite(key, site, expected, found): w.u8(2); w.string(key); w.uint(site.address); w.byteArray(expected); w.byteArray(found)
     case let .underflow(key): w.u8(3); w.string(key)
     case let .heldByIncrements(key, count): w.u8(4); w.string(key); w.int(count)
     case let .reentrantControl(key): w.u8(5); w.string(key)
     case let .patch(key, error): w.u8(6); w.string(key); error.encode(&w)
     case let .foreignRuntime(image, abi): w.u8(7); w.string(image); w.int(Int(abi))
+    case let .fallbackInOptimizedCode(key, hits, image): w.u8(8); w.string(key); w.int(hits); w.string(image)
     }
   }
 
   static func decode(_ r: inout WireReader) -> JumpLabelError {
     switch r.u8() {
     case 0: return .unknownKey(r.string())
-    case 1: return .conflictingDefaults(key: r.string(), declared: r.bool(), recorded: r.bool())
+    case 1: return .conflictingDefaults(key: r.string(), declared: r.bool(), recorded: r.bool(), declaredAt: r.string(), recordedAt: r.string())
     case 2: return .unexpectedSite(key: r.string(), site: CodeLocation(r.uint()), expected: r.byteArray(), found: r.byteArray())
     case 3: return .underflow(key: r.string())
     case 4: return .heldByIncrements(key: r.string(), count: r.int())
     case 5: return .reentrantControl(key: r.string())
     case 6: return .patch(key: r.string(), TextPokeError.decode(&r))
-    default: return .foreignRuntime(image: r.string(), abi: UInt32(truncatingIfNeeded: r.int()))
+    case 7: return .foreignRuntime(image: r.string(), abi: UInt32(truncatingIfNeeded: r.int()))
+    default: return .fallbackInOptimizedCode(key: r.string(), hits: r.int(), image: r.string())
     }
   }
 }
@@ -64,13 +67,13 @@ extension JumpLabelError {
 extension StaticKeyInfo {
   func encode(_ w: inout WireWriter) {
     w.string(name); w.bool(state); w.int(count); w.int(sites); w.bool(defaultValue); w.int(fallbackHits)
-    w.optionalString(problem)
+    w.int(fallbackHitsInOptimizedCode); w.optionalString(problem)
   }
 
   static func decode(_ r: inout WireReader) -> StaticKeyInfo {
     StaticKeyInfo(
       name: r.string(), state: r.bool(), count: r.int(), sites: r.int(), defaultValue: r.bool(),
-      fallbackHits: r.int(), problem: r.optionalString())
+      fallbackHits: r.int(), fallbackHitsInOptimizedCode: r.int(), problem: r.optionalString())
   }
 }
 

@@ -14,14 +14,15 @@ struct StressCommand: ParsableCommand {
     abstract: "Toggle keys while threads run their sites; optionally with CPU hot-plug and thread churn.",
     discussion: """
       Exit status: 0 PASS, 1 FAIL (crash, violation, wrong bytes, hang), 2 cannot run as asked.
-      --patcher=unsafe-direct is a deliberately broken patcher (mprotect + plain copy, no int3, \
-      no core sync). It exists to prove that this test catches a broken patcher; expect FAIL.
+      --patcher=unsafe-direct is a deliberately broken patcher (mprotect + a plain copy, one byte \
+      at a time with a pause, no int3, no core sync). It exists to prove that this test catches \
+      a broken patcher; expect FAIL.
       """)
 
   @Option(help: "Seconds to run.")
   var duration: Double = 10
 
-  @Option(help: "Threads executing the sites (default: the number of CPUs).")
+  @Option(help: "Threads executing the sites.")
   var threads: Int = sysconf(Int32(_SC_NPROCESSORS_ONLN))
 
   @Option(help: "How many branch sites the workload spans (at most \(stressSiteCount)).")
@@ -127,7 +128,7 @@ struct Supervisor {
     // Whatever happens below, every CPU is online again when this returns.
     defer { plug?.restoreAll() }
     try child.run()
-    let deadline = monotonicNanoseconds() + Int((command.duration + 60) * 1e9)
+    let deadline = monotonicNanoseconds() + Int((command.duration + 30) * 1e9)
 
     func shouldStop() -> Bool {
       if stopRequested.load(ordering: .relaxed) != 0 { return true }
@@ -177,7 +178,10 @@ struct Supervisor {
       report = StressReport()
       report.errors.append("workload exited with status \(child.terminationStatus) and no report")
     }
-    if hung { report.errors.append("workload did not finish within --duration + 60 s (hang?)") }
+    if hung {
+      report.hung = true
+      report.errors.append("workload did not finish within --duration + 30 s (hang)")
+    }
     report.hotplugRequested = plug != nil
     report.hotplugCycles = cycles
     report.hotplugErrors = plugErrors
