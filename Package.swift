@@ -7,6 +7,7 @@ let package = Package(
   products: [
     .library(name: "JumpLabel", targets: ["JumpLabel"]),
     .library(name: "TextPoke", targets: ["TextPoke"]),
+    .library(name: "Tracepoints", targets: ["Tracepoints"]),
     .executable(name: "jumplabel", targets: ["jumplabel"]),
     // Test fixtures, built as real shared libraries (Tests/SharedLibraries).
     .library(name: "JumpLabelTestPairA", type: .dynamic, targets: ["PairA"]),
@@ -31,8 +32,12 @@ let package = Package(
     .target(name: "CJumpLabel", dependencies: ["CJumpLabelSite"]),
     // Static keys: tables, registry, counting, fallback, shared libraries.
     .target(name: "JumpLabel", dependencies: ["CJumpLabel", "CJumpLabelSite", "TextPoke"]),
+    // C side of tracepoints: the grace period of probe lists, thread ids.
+    .target(name: "CTracepoints"),
+    // Tracepoints on static keys: probes, sinks, the JSON writer.
+    .target(name: "Tracepoints", dependencies: ["JumpLabel", "CTracepoints"]),
     // Keys declared in one module and used in another (tests, stress).
-    .target(name: "JumpLabelFixtures", dependencies: ["JumpLabel"], path: "Tests/Fixtures"),
+    .target(name: "JumpLabelFixtures", dependencies: ["JumpLabel", "Tracepoints"], path: "Tests/Fixtures"),
     // Shared-library fixtures. Optimised in every configuration, so that
     // their sites are real NOP/JMP sites in debug test runs too.
     .target(name: "PairKeys", dependencies: ["JumpLabel"], path: "Tests/SharedLibraries/PairKeys",
@@ -71,6 +76,7 @@ let package = Package(
       path: "Tests/Harness"),
     .testTarget(name: "TextPokeTests", dependencies: ["TextPoke", "JumpLabelFixtures"]),
     .testTarget(name: "JumpLabelTests", dependencies: ["JumpLabel", "JumpLabelFixtures", "TextPoke"]),
+    .testTarget(name: "TracepointTests", dependencies: ["Tracepoints", "JumpLabel", "JumpLabelFixtures", "TextPoke"]),
     // Runs the real `jumplabel` and `jumplabel-harness` binaries; the
     // dependencies make sure they are built.
     .testTarget(name: "StressTests", dependencies: ["jumplabel", "jumplabel-harness", "JumpLabelFixtures"]),

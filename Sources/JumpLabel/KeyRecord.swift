@@ -36,16 +36,21 @@ final class KeyRecord: Sendable {
   /// The `#dsohandle` of the first image that made such a read (0: none).
   let optimizedFallbackImage = Atomic<UInt>(0)
 
+  /// The key belongs to a tracepoint (a site of it says so, or a read
+  /// from one did).
+  let isTracepoint = Atomic<Bool>(false)
+
   /// The fallback site: counts the hit, reads the state.
-  func readForFallback() -> Bool {
+  func readForFallback(tracepoint: Bool = false) -> Bool {
     fallbackHits.wrappingAdd(1, ordering: .relaxed)
+    if tracepoint && !isTracepoint.load(ordering: .relaxed) { isTracepoint.store(true, ordering: .relaxed) }
     return state
   }
 
   /// A fallback read from optimised code in the image `dso` belongs to.
-  func readForOptimizedFallback(from dso: UnsafeRawPointer) -> Bool {
+  func readForOptimizedFallback(from dso: UnsafeRawPointer, tracepoint: Bool = false) -> Bool {
     noteOptimizedFallback(from: UInt(bitPattern: dso))
-    return readForFallback()
+    return readForFallback(tracepoint: tracepoint)
   }
 
   func noteOptimizedFallback(from dso: UInt) {

@@ -35,9 +35,13 @@ final class KeyRegistry: @unchecked Sendable {
 
   let lock = OwnedLock()
   private let loaded = Atomic<Bool>(false)
-  private var keys: [String: KeyRecord] = [:]
-  private var sites: [String: [SiteEntry]] = [:]
-  private var problems: [String: JumpLabelError] = [:]
+  var keys: [String: KeyRecord] = [:]
+  var sites: [String: [SiteEntry]] = [:]
+  var problems: [String: JumpLabelError] = [:]
+  /// States set by name for keys no image has declared yet (control tools
+  /// may switch a plugin's key before the plugin is loaded): applied when
+  /// the key's record is created.
+  var pendingStates: [String: Bool] = [:]
   /// Indexed images, by table start.
   private var images: [UInt: IndexedImage] = [:]
   /// Number of unload events so far, and the number each table was last
@@ -157,6 +161,7 @@ final class KeyRegistry: @unchecked Sendable {
       let group = Array(sorted[i..<j])
       let name = group[0].key
       let record = keyRecord(name: name, defaultValue: group[0].declaredDefault, origin: t.image)
+      if group.contains(where: \.isTracepoint) { record.isTracepoint.store(true, ordering: .relaxed) }
       if let other = group.first(where: { $0.declaredDefault != record.defaultValue }) {
         noteProblem(name, .conflictingDefaults(
           key: name, declared: other.declaredDefault, recorded: record.defaultValue,
@@ -277,6 +282,9 @@ final class KeyRegistry: @unchecked Sendable {
   private func keyRecord(name: String, defaultValue: Bool, origin: String) -> KeyRecord {
     if let r = keys[name] { return r }
     let r = KeyRecord(name: name, defaultValue: defaultValue, origin: origin)
+    // A state set by name before anything declared the key: nobody can
+    // have seen this record yet, so a plain store is enough.
+    if let state = pendingStates.removeValue(forKey: name) { r.count.store(state ? 1 : 0, ordering: .releasing) }
     keys[name] = r
     return r
   }
@@ -365,8 +373,15 @@ final class KeyRegistry: @unchecked Sendable {
   /// Snapshot of every key.
   func list() -> [StaticKeyInfo] {
     ensureLoaded()
-    let raw = lock.withLockUnlessReentrant { keys.values.map { infoLocked($0) } } ?? []
-    return raw.map { $0.info }.sorted { $0.name < $1.name }
+    let (raw, pending) = lock.withLockUnlessReentrant { (keys.values.map { infoLocked($0) }, pendingStates) } ?? ([], [:])
+    let undeclared = pending.map { name, state in
+      var i = StaticKeyInfo(
+        name: name, state: state, count: state ? 1 : 0, sites: 0, defaultValue: false, fallbackHits: 0,
+        fallbackHitsInOptimizedCode: 0, isTracepoint: false, problem: nil)
+      i.declared = false
+      return i
+    }
+    return (raw.map { $0.info } + undeclared).sorted { $0.name < $1.name }
   }
 
   /// Snapshot of one key, lock held. The problem's description is made by
@@ -376,19 +391,21 @@ final class KeyRegistry: @unchecked Sendable {
       name: r.name, state: r.state, count: max(r.count.load(ordering: .acquiring), 0),
       sites: sites[r.name]?.count ?? 0, defaultValue: r.defaultValue,
       fallbackHits: r.fallbackHits.load(ordering: .relaxed),
-      fallbackHitsInOptimizedCode: r.optimizedFallbackHits.load(ordering: .relaxed), problem: problems[r.name])
+      fallbackHitsInOptimizedCode: r.optimizedFallbackHits.load(ordering: .relaxed),
+      isTracepoint: r.isTracepoint.load(ordering: .relaxed), problem: problems[r.name])
   }
 
   /// A `StaticKeyInfo` whose problem is not described yet.
   struct PendingInfo {
     let name: String, state: Bool, count: Int, sites: Int, defaultValue: Bool, fallbackHits: Int
     let fallbackHitsInOptimizedCode: Int
+    let isTracepoint: Bool
     let problem: JumpLabelError?
     var info: StaticKeyInfo {
       StaticKeyInfo(
         name: name, state: state, count: count, sites: sites, defaultValue: defaultValue,
         fallbackHits: fallbackHits, fallbackHitsInOptimizedCode: fallbackHitsInOptimizedCode,
-        problem: problem?.description)
+        isTracepoint: isTracepoint, problem: problem?.description)
     }
   }
 

@@ -105,3 +105,45 @@ extension StaticKey {
     return String(decoding: UnsafeBufferPointer(start: name.utf8Start, count: prefix), as: UTF8.self) + "..."
   }
 }
+
+extension StaticKey {
+  /// Subtracts one from the count, but a decrement that would disable the
+  /// key (1 → 0) waits `delay` first; an increment in between cancels its
+  /// effect (the kernel's deferred keys). A burst of increments and
+  /// decrements then patches at most once per `delay`. The key stays
+  /// enabled while a decrement is deferred.
+  public func decrement(deferredBy delay: Duration) throws(JumpLabelError) {
+    let (s, a) = delay.components
+    let ns = UInt64(max(0, s)) * 1_000_000_000 + UInt64(max(0, a / 1_000_000_000))
+    guard ThreadMarks.enter(ThreadMarks.client) else { throw .reentrantControl(key: nameForReentrantError) }
+    defer { ThreadMarks.leave(ThreadMarks.client) }
+    _ = try ProcessRuntime.performMarked(.decrementDeferred(KeyReference(self), nanoseconds: ns)).get()
+  }
+}
+
+extension StaticKeys {
+  /// `decrement(deferredBy:)` on the key named `name`.
+  public static func decrement(named name: String, deferredBy delay: Duration) throws(JumpLabelError) {
+    let (s, a) = delay.components
+    let ns = UInt64(max(0, s)) * 1_000_000_000 + UInt64(max(0, a / 1_000_000_000))
+    _ = try ProcessRuntime.perform(.decrementDeferred(KeyReference(name: name, defaultValue: nil), nanoseconds: ns)).get()
+  }
+
+  /// Sets every key in `names` to `enabled` in one batch: one patch of all
+  /// their sites, three syncs, or, if any of them cannot change (a
+  /// problem, a count held by increments), no change at all. Boolean
+  /// semantics per key, as `enable()`/`disable()`.
+  ///
+  /// A name that no image has declared yet throws `unknownKey`, unless
+  /// `undeclared` is true: then the state is remembered, and the key has
+  /// it from the moment a loaded image or a use declares it (its sites
+  /// follow from their first instruction). `dryRun` reports what would
+  /// change and changes nothing.
+  @discardableResult
+  public static func set(names: [String], enabled: Bool, undeclared: Bool = false, dryRun: Bool = false) throws(JumpLabelError) -> [StaticKeyChange] {
+    guard case let .changes(v) = try ProcessRuntime.perform(.setMany(names: names, enabled: enabled, undeclared: undeclared, dryRun: dryRun)).get() else {
+      return []
+    }
+    return v
+  }
+}

@@ -19,14 +19,21 @@ extension StaticKey {
   /// build, a key stored in a variable), the site becomes a read of the
   /// key's state instead; ``StaticKeyInfo/fallbackHits`` counts those.
   @inlinable @inline(__always)
-  public func isEnabled(likely: Bool) -> Bool {
+  public func isEnabled(likely: Bool) -> Bool { _site(likely: likely, tracepoint: false) }
+
+  /// The site itself; `tracepoint` marks it in the table as a tracepoint's
+  /// (Sources/Tracepoints), so that control tools can tell them apart from
+  /// plain keys before any of them ran.
+  @inlinable @inline(__always)
+  public func _site(likely: Bool, tracepoint: Bool) -> Bool {
     if name.hasPointerRepresentation {
-      let r = __dtrace_jumplabel_site(UnsafeRawPointer(name.utf8Start), name.utf8CodeUnitCount, likely ? 1 : 0, defaultValue ? 1 : 0)
+      let attrs: Int32 = (defaultValue ? JL_ATTR_DEFAULT : 0) | (tracepoint ? JL_ATTR_TRACEPOINT : 0)
+      let r = __dtrace_jumplabel_site(UnsafeRawPointer(name.utf8Start), name.utf8CodeUnitCount, likely ? 1 : 0, attrs)
       if r == JL_SITE_TRUE { return true }
       if r == JL_SITE_FALSE { return false }
-      if r == JL_SITE_FALLBACK_OPTIMIZED { return _fallbackIsEnabledInOptimizedCode(#dsohandle) }
+      if r == JL_SITE_FALLBACK_OPTIMIZED { return _fallbackIsEnabledInOptimizedCode(#dsohandle, tracepoint: tracepoint) }
     }
-    return _fallbackIsEnabled()
+    return _fallbackIsEnabled(tracepoint: tracepoint)
   }
 
   /// The slow path of a site in optimised code whose key was not a literal
@@ -35,17 +42,17 @@ extension StaticKey {
   /// counted separately, with the image it came from (`dso`), so that
   /// ``StaticKeys/problems()`` can point at it.
   @inline(never)
-  public func _fallbackIsEnabledInOptimizedCode(_ dso: UnsafeRawPointer) -> Bool {
+  public func _fallbackIsEnabledInOptimizedCode(_ dso: UnsafeRawPointer, tracepoint: Bool = false) -> Bool {
     if case let .other(remote) = ProcessRuntime.known {
       return ProcessRuntime.remoteCount(remote, self, countHit: true, optimizedFrom: dso) > 0
     }
-    if let r = FallbackCache.cachedIfReady(for: self) { return r.readForOptimizedFallback(from: dso) }
+    if let r = FallbackCache.cachedIfReady(for: self) { return r.readForOptimizedFallback(from: dso, tracepoint: tracepoint) }
     guard ThreadMarks.enter(ThreadMarks.client) else { return defaultValue }
     defer { ThreadMarks.leave(ThreadMarks.client) }
     if let remote = ProcessRuntime.primary {
       return ProcessRuntime.remoteCount(remote, self, countHit: true, optimizedFrom: dso) > 0
     }
-    return FallbackCache.sharedReady.record(for: self).readForOptimizedFallback(from: dso)
+    return FallbackCache.sharedReady.record(for: self).readForOptimizedFallback(from: dso, tracepoint: tracepoint)
   }
 
   /// The slow path of a site that could not be compiled as a NOP: reads the
@@ -57,12 +64,12 @@ extension StaticKey {
   /// that interrupted the runtime (a signal handler) cannot look the key
   /// up without risking a wait on itself, and answers the key's default.
   @inline(never)
-  public func _fallbackIsEnabled() -> Bool {
+  public func _fallbackIsEnabled(tracepoint: Bool = false) -> Bool {
     if case let .other(remote) = ProcessRuntime.known { return ProcessRuntime.remoteCount(remote, self, countHit: true) > 0 }
-    if let r = FallbackCache.cachedIfReady(for: self) { return r.readForFallback() }
+    if let r = FallbackCache.cachedIfReady(for: self) { return r.readForFallback(tracepoint: tracepoint) }
     guard ThreadMarks.enter(ThreadMarks.client) else { return defaultValue }
     defer { ThreadMarks.leave(ThreadMarks.client) }
     if let remote = ProcessRuntime.primary { return ProcessRuntime.remoteCount(remote, self, countHit: true) > 0 }
-    return FallbackCache.sharedReady.record(for: self).readForFallback()
+    return FallbackCache.sharedReady.record(for: self).readForFallback(tracepoint: tracepoint)
   }
 }

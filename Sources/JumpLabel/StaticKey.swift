@@ -31,6 +31,17 @@ public struct StaticKey: Sendable, Hashable, CustomStringConvertible {
     self.defaultValue = defaultValue
   }
 
+  /// Declares a key whose name is a literal somewhere up the inlined call
+  /// chain rather than here: for wrappers such as `Tracepoint`, whose own
+  /// initialiser takes the literal and which are always inlined, so that
+  /// the site still sees a constant. A non-literal name here works but
+  /// makes every site a fallback read (counted and reported).
+  @inlinable @inline(__always)
+  public init(_literalFromWrapper name: StaticString, default defaultValue: Bool = false) {
+    self.name = name
+    self.defaultValue = defaultValue
+  }
+
   /// The name as a `String`.
   public var nameString: String { name.description }
 

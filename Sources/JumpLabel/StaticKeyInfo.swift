@@ -17,12 +17,18 @@ public struct StaticKeyInfo: Sendable, Hashable, CustomStringConvertible {
   /// Of those, the executions in optimised code: sites where the compiler
   /// did not see the key's literal (``JumpLabelError/fallbackInOptimizedCode(key:hits:image:)``).
   public let fallbackHitsInOptimizedCode: Int
+  /// True if the key is a tracepoint's (Sources/Tracepoints).
+  public let isTracepoint: Bool
+  /// False for a state set by name that no image has declared yet (it is
+  /// applied when one does).
+  public var declared: Bool = true
   /// Why this key cannot be toggled, if it cannot.
   public let problem: String?
 
   public var description: String {
     var s = "\(name) = \(state) (count \(count), default \(defaultValue), \(sites) sites, \(fallbackHits) fallback hits"
     s += fallbackHitsInOptimizedCode > 0 ? ", \(fallbackHitsInOptimizedCode) in optimised code)" : ")"
+    if !declared { s += " (not declared by any loaded image yet: remembered)" }
     if let problem { s += " PROBLEM: \(problem)" }
     return s
   }

@@ -64,6 +64,9 @@ void jl_probe_dlopen(const char *path);
 /// Returns 1 on success. Takes the loader's lock.
 int jl_pin_image(const char *path);
 
+/// Names the calling thread (at most 15 bytes show), for ps and gdb.
+void jl_set_thread_name(const char *name);
+
 #pragma GCC visibility pop
 
 #endif

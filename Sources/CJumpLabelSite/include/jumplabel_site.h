@@ -36,6 +36,12 @@
 /// Flags of a table entry (`jl_entry.flags`).
 #define JL_FLAG_LIKELY 1u   ///< the NOP path is the "enabled" path
 #define JL_FLAG_DEFAULT 2u  ///< the key's declared default is true
+#define JL_FLAG_TRACEPOINT 4u  ///< the key is a tracepoint's (Sources/Tracepoints)
+
+/// `attrs` of __dtrace_jumplabel_site(): bit 0 is the key's declared
+/// default, bit 1 says the site is a tracepoint's.
+#define JL_ATTR_DEFAULT 1
+#define JL_ATTR_TRACEPOINT 2
 
 /// One entry of the `jumplabel_sites` section, 32 bytes. The three
 /// addresses are stored relative to the field that holds them, so the table
@@ -63,7 +69,8 @@ typedef struct jl_entry {
 
 /// The branch site. `name`/`name_len` are the key's StaticString,
 /// `likely` says which path is inline (1: the enabled path falls through),
-/// `dflt` is the key's declared default. Returns JL_SITE_*.
+/// `attrs` holds the key's declared default (JL_ATTR_DEFAULT) and whether the
+/// site is a tracepoint's (JL_ATTR_TRACEPOINT). Returns JL_SITE_*.
 ///
 /// Why the odd name: Swift's own function-merging pass (SwiftMergeFunctions)
 /// runs before this function is inlined, and merges Swift functions that
@@ -79,10 +86,10 @@ typedef struct jl_entry {
 /// unlikely layout, and a default-false key with the likely layout, start
 /// as a JMP.
 static inline __attribute__((always_inline)) int
-__dtrace_jumplabel_site(const void *name, long name_len, int likely, int dflt) {
+__dtrace_jumplabel_site(const void *name, long name_len, int likely, int attrs) {
 #if JL_HAVE_SITES
   if (__builtin_constant_p(name_len) && __builtin_constant_p(likely) &&
-      __builtin_constant_p(dflt)) {
+      __builtin_constant_p(attrs)) {
     (void)&jl_image_hook;  // makes the compiler emit this image's hook
     __asm__ goto(
         "1:\n\t"
@@ -149,8 +156,9 @@ __dtrace_jumplabel_site(const void *name, long name_len, int likely, int dflt) {
         ".endif\n\t"
         :
         : [name] "i"(name), [len] "i"(name_len),
-          [flags] "i"((likely ? JL_FLAG_LIKELY : 0u) | (dflt ? JL_FLAG_DEFAULT : 0u)),
-          [jmp] "i"((likely != 0) != (dflt != 0))
+          [flags] "i"((likely ? JL_FLAG_LIKELY : 0u) | ((attrs & JL_ATTR_DEFAULT) ? JL_FLAG_DEFAULT : 0u) |
+                      ((attrs & JL_ATTR_TRACEPOINT) ? JL_FLAG_TRACEPOINT : 0u)),
+          [jmp] "i"((likely != 0) != ((attrs & JL_ATTR_DEFAULT) != 0))
         :
         : taken);
     return likely ? JL_SITE_TRUE : JL_SITE_FALSE;
@@ -160,13 +168,13 @@ __dtrace_jumplabel_site(const void *name, long name_len, int likely, int dflt) {
   (void)name;
   (void)name_len;
   (void)likely;
-  (void)dflt;
+  (void)attrs;
   return JL_SITE_FALLBACK_OPTIMIZED;
 #else
   (void)name;
   (void)name_len;
   (void)likely;
-  (void)dflt;
+  (void)attrs;
   return JL_SITE_FALLBACK;
 #endif
 }
@@ -180,7 +188,8 @@ extern const jl_entry __stop_jumplabel_sites[] __attribute__((weak, visibility("
 /// string literal, the layout (1: the enabled path is inline) and the
 /// default. A NOP or JMP site when optimised; a read of the key otherwise.
 #define JL_BRANCH(name, likely, dflt) \
-  jl_branch_result(__dtrace_jumplabel_site((name), (long)sizeof(name) - 1, (likely), (dflt)), (name), (long)sizeof(name) - 1, (dflt))
+  jl_branch_result(__dtrace_jumplabel_site((name), (long)sizeof(name) - 1, (likely), (dflt) ? JL_ATTR_DEFAULT : 0), \
+                   (name), (long)sizeof(name) - 1, (dflt))
 
 static inline __attribute__((always_inline)) int jl_branch_result(int site, const char *name, long len, int dflt) {
   return site >= JL_SITE_FALLBACK ? jl_key_read(name, len, dflt) : site == JL_SITE_TRUE;

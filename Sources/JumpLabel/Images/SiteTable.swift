@@ -17,6 +17,8 @@ struct SiteEntry: Sendable, Hashable {
   let likely: Bool
   /// The default declared at this site.
   let declaredDefault: Bool
+  /// The site is a tracepoint's.
+  let isTracepoint: Bool
   /// The image that holds the site.
   let image: String
   /// Start of the image's table: identifies the image while it is loaded.
@@ -189,6 +191,7 @@ enum SiteTable {
         code: code, target: target, key: name, namePointer: namePtr,
         likely: e.flags & UInt64(JL_FLAG_LIKELY) != 0,
         declaredDefault: e.flags & UInt64(JL_FLAG_DEFAULT) != 0,
+        isTracepoint: e.flags & UInt64(JL_FLAG_TRACEPOINT) != 0,
         image: image, table: start))
       p += stride
     }

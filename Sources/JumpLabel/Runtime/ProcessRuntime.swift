@@ -75,6 +75,11 @@ enum ProcessRuntime {
   static func perform(_ request: RuntimeRequest) -> RuntimeReply {
     guard ThreadMarks.enter(ThreadMarks.client) else { return .failed(.reentrantControl(key: request.keyName)) }
     defer { ThreadMarks.leave(ThreadMarks.client) }
+    return performMarked(request)
+  }
+
+  /// `perform` on a thread that is marked already.
+  static func performMarked(_ request: RuntimeRequest) -> RuntimeReply {
     guard let remote = primary?.pointee else { return request.performLocally() }
     return call(remote, request)
   }

@@ -11,12 +11,18 @@ enum RuntimeRequest: Sendable {
   case problems
   case patchingProblem
   case images
+  /// Several keys in one batch (KeyRegistry+Batch.swift).
+  case setMany(names: [String], enabled: Bool, undeclared: Bool, dryRun: Bool)
+  /// A decrement deferred by `nanoseconds` (DeferredDecrements.swift).
+  case decrementDeferred(KeyReference, nanoseconds: UInt64)
 
   /// The key a request is about, for a refusal ("" if none).
   var keyName: String {
     switch self {
     case let .control(_, key): return key.name
     case let .info(name), let .sites(name): return name
+    case let .setMany(names, _, _, _): return names.first ?? ""
+    case let .decrementDeferred(key, _): return key.name
     default: return ""
     }
   }
@@ -36,6 +42,9 @@ enum RuntimeRequest: Sendable {
     case .problems: w.u8(5)
     case .patchingProblem: w.u8(6)
     case .images: w.u8(7)
+    case let .setMany(names, enabled, undeclared, dryRun):
+      w.u8(8); names.encode(&w) { $1.string($0) }; w.bool(enabled); w.bool(undeclared); w.bool(dryRun)
+    case let .decrementDeferred(key, ns): w.u8(9); w.string(key.name); w.optionalBool(key.defaultValue); w.u64(ns)
     }
   }
 
@@ -52,6 +61,8 @@ enum RuntimeRequest: Sendable {
     case 5: return .problems
     case 6: return .patchingProblem
     case 7: return .images
+    case 8: return .setMany(names: .decode(&r) { $0.string() }, enabled: r.bool(), undeclared: r.bool(), dryRun: r.bool())
+    case 9: return .decrementDeferred(KeyReference(name: r.string(), defaultValue: r.optionalBool()), nanoseconds: r.u64())
     case let tag: preconditionFailure("JumpLabel: unknown request \(tag) from another runtime copy of the same ABI")
     }
   }
@@ -85,6 +96,15 @@ enum RuntimeRequest: Sendable {
         return .text(TextPoke.patchingProblem())
       case .images:
         return .images(registry.indexedImages().map { StaticKeyImage(path: $0.image, sites: $0.sites, pinned: $0.pinned) })
+      case let .setMany(names, enabled, undeclared, dryRun):
+        registry.ensureLoaded()
+        guard let changes = try registry.lock.withLockUnlessReentrant({ () throws(JumpLabelError) in
+          try registry.setManyLocked(names, enabled: enabled, undeclared: undeclared, dryRun: dryRun)
+        }) else { throw .reentrantControl(key: names.first ?? "") }
+        return .changes(changes)
+      case let .decrementDeferred(key, ns):
+        try registry.decrementDeferred(key, nanoseconds: ns)
+        return .done
       }
     } catch {
       return .failed(error)
@@ -101,6 +121,7 @@ enum RuntimeReply: Sendable {
   case errors([JumpLabelError])
   case text(String?)
   case images([StaticKeyImage])
+  case changes([StaticKeyChange])
 
   func encode(_ w: inout WireWriter) {
     switch self {
@@ -111,6 +132,8 @@ enum RuntimeReply: Sendable {
     case let .errors(v): w.u8(4); v.encode(&w) { $0.encode(&$1) }
     case let .text(v): w.u8(5); w.optionalString(v)
     case let .images(v): w.u8(6); v.encode(&w) { i, w in w.string(i.path); w.int(i.sites); w.bool(i.pinned) }
+    case let .changes(v):
+      w.u8(7); v.encode(&w) { c, w in w.string(c.name); w.bool(c.before); w.bool(c.after); w.bool(c.declared) }
     }
   }
 
@@ -122,7 +145,8 @@ enum RuntimeReply: Sendable {
     case 3: return .sites(.decode(&r) { StaticKeySite.decode(&$0) })
     case 4: return .errors(.decode(&r) { JumpLabelError.decode(&$0) })
     case 5: return .text(r.optionalString())
-    default: return .images(.decode(&r) { StaticKeyImage(path: $0.string(), sites: $0.int(), pinned: $0.bool()) })
+    case 6: return .images(.decode(&r) { StaticKeyImage(path: $0.string(), sites: $0.int(), pinned: $0.bool()) })
+    default: return .changes(.decode(&r) { StaticKeyChange(name: $0.string(), before: $0.bool(), after: $0.bool(), declared: $0.bool()) })
     }
   }
 

@@ -67,13 +67,17 @@ extension JumpLabelError {
 extension StaticKeyInfo {
   func encode(_ w: inout WireWriter) {
     w.string(name); w.bool(state); w.int(count); w.int(sites); w.bool(defaultValue); w.int(fallbackHits)
-    w.int(fallbackHitsInOptimizedCode); w.optionalString(problem)
+    w.int(fallbackHitsInOptimizedCode); w.bool(isTracepoint); w.bool(declared); w.optionalString(problem)
   }
 
   static func decode(_ r: inout WireReader) -> StaticKeyInfo {
-    StaticKeyInfo(
-      name: r.string(), state: r.bool(), count: r.int(), sites: r.int(), defaultValue: r.bool(),
-      fallbackHits: r.int(), fallbackHitsInOptimizedCode: r.int(), problem: r.optionalString())
+    let (name, state, count, sites, dflt) = (r.string(), r.bool(), r.int(), r.int(), r.bool())
+    let (hits, optimized, tracepoint, declared) = (r.int(), r.int(), r.bool(), r.bool())
+    var i = StaticKeyInfo(
+      name: name, state: state, count: count, sites: sites, defaultValue: dflt, fallbackHits: hits,
+      fallbackHitsInOptimizedCode: optimized, isTracepoint: tracepoint, problem: r.optionalString())
+    i.declared = declared
+    return i
   }
 }
 

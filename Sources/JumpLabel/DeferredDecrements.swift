@@ -1,0 +1,120 @@
+import CJumpLabel
+import Glibc
+import TextPoke
+
+/// The kernel's deferred keys (`static_key_slow_dec_deferred`,
+/// jump_label_ratelimit.h): a decrement that would take the count from 1 to
+/// 0 waits for a timeout first, so that a burst of increments and
+/// decrements (a tracer attaching and detaching, an operator's script)
+/// patches code at most once per timeout instead of at every edge.
+///
+/// A decrement from above 1 happens at once (no patching either way).
+/// From 1 it is queued and the count stays 1 meanwhile; an increment in
+/// between takes the fast path (1 → 2, no patching), and the queued
+/// decrement, when due, brings it back to 1. Only a count that is still 1
+/// when the decrement is due goes to 0 and patches.
+///
+/// One thread ("jumplabel-defer") waits for the next due decrement; it is
+/// started at the first deferred decrement and performs each through the
+/// usual entry point (so it marks itself, and takes the registry lock).
+final class DeferredDecrements: @unchecked Sendable {
+  // @unchecked: `queue` and `running` are guarded by `mutex`.
+  static let shared = DeferredDecrements()
+
+  private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+  private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+  private var queue: [(due: UInt64, key: KeyReference)] = []
+  private var running = false
+  /// Decrements that failed when due (an underflow: more decrements than
+  /// increments).
+  private(set) var failures = 0
+
+  private init() {
+    pthread_mutex_init(mutex, nil)
+    var attr = pthread_condattr_t()
+    pthread_condattr_init(&attr)
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+    pthread_cond_init(cond, &attr)
+    // A forked child has no thread: it starts one at its next deferral, and
+    // that thread also runs the decrements inherited in the queue.
+    pthread_atfork(nil, nil, { DeferredDecrements.shared.running = false })
+  }
+
+  /// Queues a decrement of `key` due in `nanoseconds`.
+  func schedule(_ key: KeyReference, after nanoseconds: UInt64) {
+    pthread_mutex_lock(mutex)
+    defer { pthread_mutex_unlock(mutex) }
+    queue.append((Self.now() &+ nanoseconds, key))
+    queue.sort { $0.due < $1.due }
+    if !running {
+      running = true
+      var t = pthread_t()
+      let rc = pthread_create(&t, nil, { _ in DeferredDecrements.shared.loop(); return nil }, nil)
+      if rc == 0 { pthread_detach(t) } else { running = false }
+    }
+    pthread_cond_signal(cond)
+  }
+
+  /// Decrements still waiting.
+  var pending: Int {
+    pthread_mutex_lock(mutex)
+    defer { pthread_mutex_unlock(mutex) }
+    return queue.count
+  }
+
+  private func loop() {
+    jl_set_thread_name("jumplabel-defer")
+    pthread_mutex_lock(mutex)
+    while true {
+      guard let first = queue.first else {
+        pthread_cond_wait(cond, mutex)
+        continue
+      }
+      let now = Self.now()
+      if first.due > now {
+        var ts = timespec(tv_sec: Int(first.due / 1_000_000_000), tv_nsec: Int(first.due % 1_000_000_000))
+        pthread_cond_timedwait(cond, mutex, &ts)
+        continue
+      }
+      queue.removeFirst()
+      pthread_mutex_unlock(mutex)
+      let ok = RuntimeRequest.control(.decrement, first.key).performMarked()
+      pthread_mutex_lock(mutex)
+      if !ok { failures += 1 }
+    }
+  }
+
+  static func now() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+  }
+}
+
+extension RuntimeRequest {
+  /// Performs the request from a thread of the runtime's own (the deferral
+  /// thread), marked as an entry point. True if it succeeded.
+  func performMarked() -> Bool {
+    guard ThreadMarks.enter(ThreadMarks.client) else { return false }
+    defer { ThreadMarks.leave(ThreadMarks.client) }
+    if case .failed = performLocally() { return false }
+    return true
+  }
+}
+
+extension KeyRegistry {
+  /// A deferred decrement (DeferredDecrements): at once from above 1,
+  /// queued from 1, an underflow error from 0.
+  func decrementDeferred(_ key: KeyReference, nanoseconds: UInt64) throws(JumpLabelError) {
+    let r = try withKey(key) { $0 }
+    while true {
+      let v = r.count.load(ordering: .acquiring)
+      if v <= 0 { throw .underflow(key: r.name) }
+      if v == 1 {
+        DeferredDecrements.shared.schedule(key, after: nanoseconds)
+        return
+      }
+      if r.count.compareExchange(expected: v, desired: v - 1, ordering: .acquiringAndReleasing).exchanged { return }
+    }
+  }
+}
