@@ -33,6 +33,12 @@ extension StaticKey {
   /// from another module, its name is not a literal at the site, so every
   /// site of it there is a fallback read (reported by problems()).
   public static let fixtureStaticLet = StaticKey("fixture.static-let")
+  /// Switched together by the batch test.
+  @inlinable public static var fixtureBatchA: StaticKey { StaticKey("fixture.batch-a") }
+  /// See `fixtureBatchA`.
+  @inlinable public static var fixtureBatchB: StaticKey { StaticKey("fixture.batch-b", default: true) }
+  /// Counted and decremented with a deferral by the deferred-key test.
+  @inlinable public static var fixtureDeferred: StaticKey { StaticKey("fixture.deferred") }
   /// Used only by name lookups and the "not a literal" test.
   @inlinable public static var fixtureUnused: StaticKey { StaticKey("fixture.unused") }
 }
@@ -64,6 +70,10 @@ public enum Fixture {
 
   /// Site of the re-entrancy test's key.
   @inline(never) public static func reentrantSite() -> Bool { StaticKey.fixtureReentrant.isEnabled }
+  /// Sites of the batch test's keys.
+  @inline(never) public static func batchSites() -> (Bool, Bool) { (StaticKey.fixtureBatchA.isEnabled, StaticKey.fixtureBatchB.isEnabled) }
+  /// Site of the deferred-key test's key.
+  @inline(never) public static func deferredSite() -> Bool { StaticKey.fixtureDeferred.isEnabled }
   /// Site of the signal-toggle scenario's key.
   @inline(never) public static func signalSite() -> Bool { StaticKey.fixtureSignal.isEnabled }
   /// Site of the verify test's key.

@@ -1,0 +1,66 @@
+import Foundation
+import JumpLabel
+import JumpLabelFixtures
+import TextPoke
+import Testing
+
+@Suite(.serialized) struct BatchAndDeferredTests {
+  /// Several keys in one batch: one patch of all their sites, or nothing.
+  @Test func severalKeysChangeInOneBatch() throws {
+    _ = Fixture.batchSites()
+    let before = TextPoke.statistics.batches
+    let changes = try StaticKeys.set(names: ["fixture.batch-a", "fixture.batch-b"], enabled: true)
+    #expect(changes.map(\.description) == ["fixture.batch-a: false -> true", "fixture.batch-b: true -> true"])
+    #expect(Fixture.batchSites() == (true, true))
+    if Fixture.compiledWithSites { #expect(TextPoke.statistics.batches - before == 1) }
+    // Dry run: reports, changes nothing.
+    let dry = try StaticKeys.set(names: ["fixture.batch-a", "fixture.batch-b"], enabled: false, dryRun: true)
+    #expect(dry.map(\.after) == [false, false] && Fixture.batchSites() == (true, true))
+    // All or nothing: one key held by increments stops the whole batch.
+    try StaticKey.fixtureBatchB.increment()
+    #expect(throws: JumpLabelError.heldByIncrements(key: "fixture.batch-b", count: 2)) {
+      try StaticKeys.set(names: ["fixture.batch-a", "fixture.batch-b"], enabled: false)
+    }
+    #expect(Fixture.batchSites() == (true, true))
+    try StaticKey.fixtureBatchB.decrement()
+    try StaticKeys.set(names: ["fixture.batch-a", "fixture.batch-b"], enabled: false)
+    #expect(Fixture.batchSites() == (false, false))
+    try StaticKey.fixtureBatchB.enable()
+  }
+
+  /// A key no image has declared yet can be switched by name when asked:
+  /// the state is remembered and applied when something declares it.
+  @Test func undeclaredKeysAreRememberedWhenAsked() throws {
+    #expect(throws: JumpLabelError.unknownKey("fixture.declared-later")) {
+      try StaticKeys.set(names: ["fixture.declared-later"], enabled: true)
+    }
+    let c = try StaticKeys.set(names: ["fixture.declared-later"], enabled: true, undeclared: true)
+    #expect(c == [StaticKeyChange(name: "fixture.declared-later", before: false, after: true, declared: false)])
+    let listed = try #require(StaticKeys.list().first { $0.name == "fixture.declared-later" })
+    #expect(!listed.declared && listed.state, "\(listed)")
+    // Declared now, by a read through a key value the compiler cannot see.
+    @inline(never) func opaque(_ k: StaticKey) -> StaticKey { k }
+    #expect(opaque(StaticKey("fixture.declared-later")).isEnabled)
+    #expect(try StaticKeys.info(named: "fixture.declared-later").declared)
+  }
+
+  /// The kernel's deferred keys: a decrement that would disable waits;
+  /// an increment in between keeps the key enabled; the last one disables
+  /// it after the delay.
+  @Test func deferredDecrementsWaitAndCoalesce() throws {
+    let k = StaticKey.fixtureDeferred
+    try k.increment()
+    try k.decrement(deferredBy: .milliseconds(150))
+    #expect(k.state && k.count == 1 && Fixture.deferredSite())
+    try k.increment()  // within the delay: 1 -> 2, no patching
+    #expect(k.count == 2)
+    usleep(300_000)  // the deferred decrement ran: 2 -> 1
+    #expect(k.count == 1 && Fixture.deferredSite())
+    try k.decrement(deferredBy: .milliseconds(50))
+    #expect(k.state)
+    let deadline = Date().addingTimeInterval(5)
+    while k.state && Date() < deadline { usleep(10_000) }
+    #expect(!k.state && !Fixture.deferredSite())
+    #expect(throws: JumpLabelError.underflow(key: "fixture.deferred")) { try k.decrement(deferredBy: .milliseconds(10)) }
+  }
+}
