@@ -5,7 +5,10 @@ let package = Package(
   name: "JumpLabel",
   platforms: [.macOS(.v15)],
   products: [
-    .library(name: "JumpLabel", targets: ["JumpLabel"]),
+    // Keys, and with them tracepoints and the control server (linked into
+    // every program that uses keys, so that JUMPLABEL_CONTROL=1 works in a
+    // program whose only contact with the library is its NOP sites).
+    .library(name: "JumpLabel", targets: ["JumpLabel", "Tracepoints", "JumpLabelControl"]),
     .library(name: "TextPoke", targets: ["TextPoke"]),
     .library(name: "Tracepoints", targets: ["Tracepoints"]),
     .executable(name: "jumplabel", targets: ["jumplabel"]),
@@ -36,6 +39,10 @@ let package = Package(
     .target(name: "CTracepoints"),
     // Tracepoints on static keys: probes, sinks, the JSON writer.
     .target(name: "Tracepoints", dependencies: ["JumpLabel", "CTracepoints"]),
+    // C side of the control server: sockets, peer credentials, autostart.
+    .target(name: "CJumpLabelControl"),
+    // Live control from outside: the socket server and its protocol.
+    .target(name: "JumpLabelControl", dependencies: ["JumpLabel", "Tracepoints", "CJumpLabelControl"]),
     // Keys declared in one module and used in another (tests, stress).
     .target(name: "JumpLabelFixtures", dependencies: ["JumpLabel", "Tracepoints"], path: "Tests/Fixtures"),
     // Shared-library fixtures. Optimised in every configuration, so that
@@ -64,14 +71,14 @@ let package = Package(
     // The command-line tool: user-facing commands only.
     .executableTarget(
       name: "jumplabel",
-      dependencies: ["JumpLabel", "TextPoke", "StressWorkload", "CStressWorkload",
+      dependencies: ["JumpLabel", "TextPoke", "StressWorkload", "CStressWorkload", "JumpLabelControl",
                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     // Test support: the scenarios the tests run in child processes
     // (hazards, shared libraries, signal handlers). Not shipped.
     .target(name: "CHarness", path: "Tests/CHarness"),
     .executableTarget(
       name: "jumplabel-harness",
-      dependencies: ["JumpLabel", "TextPoke", "StressWorkload", "CStressWorkload", "CHarness", "JumpLabelFixtures",
+      dependencies: ["JumpLabel", "TextPoke", "StressWorkload", "CStressWorkload", "CHarness", "JumpLabelFixtures", "JumpLabelControl", "Tracepoints",
                      .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Tests/Harness"),
     .testTarget(name: "TextPokeTests", dependencies: ["TextPoke", "JumpLabelFixtures"]),
@@ -79,7 +86,9 @@ let package = Package(
     .testTarget(name: "TracepointTests", dependencies: ["Tracepoints", "JumpLabel", "JumpLabelFixtures", "TextPoke"]),
     // Runs the real `jumplabel` and `jumplabel-harness` binaries; the
     // dependencies make sure they are built.
-    .testTarget(name: "StressTests", dependencies: ["jumplabel", "jumplabel-harness", "JumpLabelFixtures"]),
+    .testTarget(name: "StressTests", dependencies: ["jumplabel", "jumplabel-harness", "JumpLabelFixtures", "JumpLabelControl"]),
+    // The control protocol's decoder: property tests and a regression corpus.
+    .testTarget(name: "ControlProtocolTests", dependencies: ["JumpLabelControl"], exclude: ["Corpus", "Fuzz"]),
     // Model-checks the patch protocol with spin (Model/).
     .testTarget(name: "ModelTests", dependencies: ["JumpLabelFixtures"]),
   ],

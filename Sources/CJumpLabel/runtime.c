@@ -15,6 +15,9 @@ __attribute__((visibility("hidden"))) extern int64_t jl_rt_read(const void *name
 __attribute__((visibility("hidden"))) extern void *jl_rt_call(const void *request, size_t length, size_t *reply_length);
 
 static atomic_int started;
+
+// Defined by the control module when it is linked (a weak reference).
+__attribute__((weak, visibility("hidden"))) extern void jl_control_image_loaded(void);
 static _Atomic uintptr_t primary_cached;
 static atomic_int fallback_ready;
 
@@ -34,6 +37,9 @@ void jl_runtime_mark_started(void) { atomic_store(&started, 1); }
 // its constructors. So either this load sees `started` and registers the
 // image itself, or the walk sees the image; duplicates are merged.
 static void local_image_event(uint32_t event, const void *note) {
+  // JUMPLABEL_CONTROL=1 is read here, at the first load hook (the control
+  // module, if linked, starts its server; Sources/CJumpLabelControl).
+  if (event == JL_IMAGE_LOADED && jl_control_image_loaded) jl_control_image_loaded();
   if (atomic_load(&started)) jl_rt_image_event(event, note);
 }
 

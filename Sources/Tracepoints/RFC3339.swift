@@ -1,5 +1,10 @@
 /// Formats timestamps as RFC 3339 in UTC with nanoseconds, without
 /// Foundation: "2026-12-03T12:18:51.123456789Z".
+public enum TimeFormat {
+  /// `t` nanoseconds since the Unix epoch, as RFC 3339 UTC.
+  public static func rfc3339(nanoseconds t: Int64) -> String { RFC3339.format(nanoseconds: t) }
+}
+
 enum RFC3339 {
   static func format(nanoseconds t: Int64) -> String {
     let secs = t >= 0 ? t / 1_000_000_000 : (t - 999_999_999) / 1_000_000_000

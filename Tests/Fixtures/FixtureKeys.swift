@@ -39,6 +39,10 @@ extension StaticKey {
   @inlinable public static var fixtureBatchB: StaticKey { StaticKey("fixture.batch-b", default: true) }
   /// Counted and decremented with a deferral by the deferred-key test.
   @inlinable public static var fixtureDeferred: StaticKey { StaticKey("fixture.deferred") }
+  /// Switched from outside by the control tests (`jumplabel ctl`).
+  @inlinable public static var fixtureCtlVerbose: StaticKey { StaticKey("fixture.ctl.verbose") }
+  /// See `fixtureCtlVerbose`.
+  @inlinable public static var fixtureCtlAudit: StaticKey { StaticKey("fixture.ctl.audit") }
   /// Used only by name lookups and the "not a literal" test.
   @inlinable public static var fixtureUnused: StaticKey { StaticKey("fixture.unused") }
 }
@@ -74,6 +78,10 @@ public enum Fixture {
   @inline(never) public static func batchSites() -> (Bool, Bool) { (StaticKey.fixtureBatchA.isEnabled, StaticKey.fixtureBatchB.isEnabled) }
   /// Site of the deferred-key test's key.
   @inline(never) public static func deferredSite() -> Bool { StaticKey.fixtureDeferred.isEnabled }
+  /// Sites of the control tests' keys: how many of them are on.
+  @inline(never) public static func ctlSites() -> Int {
+    (StaticKey.fixtureCtlVerbose.isEnabled ? 1 : 0) + (StaticKey.fixtureCtlAudit.isEnabled ? 1 : 0)
+  }
   /// Site of the signal-toggle scenario's key.
   @inline(never) public static func signalSite() -> Bool { StaticKey.fixtureSignal.isEnabled }
   /// Site of the verify test's key.

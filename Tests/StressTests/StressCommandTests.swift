@@ -135,7 +135,7 @@ import Testing
 
   @Test func helpListsTheSubcommands() throws {
     let r = try Self.run(["--help"])
-    #expect(r.status == 0 && r.stdout.contains("stress") && r.stdout.contains("keys"))
+    #expect(r.status == 0 && r.stdout.contains("stress") && r.stdout.contains("ctl"))
     #expect(!r.stdout.contains("stress-worker"))
   }
 

@@ -3,7 +3,7 @@ import StressWorkload
 import JumpLabel
 import TextPoke
 
-/// `jumplabel keys`: the keys compiled into this binary and their sites.
+/// `jumplabel-harness keys`: the keys compiled into this binary and their sites.
 struct KeysCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "keys", abstract: "List the static keys of this binary (the stress workload's).")

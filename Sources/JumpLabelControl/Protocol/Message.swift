@@ -1,0 +1,203 @@
+/// The messages of the control protocol, version 1.
+///
+/// A client opens with `hello`; the server answers `welcome` (or `error`
+/// and closes). Then the client sends requests, one at a time: `list`,
+/// `set`, `trace` (and `traceStop` while a trace runs). The server answers
+/// each; a trace streams `event`s until its `traceEnd`.
+public enum Message: Sendable, Equatable {
+  /// Client, first: the versions it speaks and who it is.
+  case hello(minVersion: UInt16, maxVersion: UInt16, client: String)
+  /// Server: the version chosen, and which process this is.
+  case welcome(version: UInt16, pid: UInt32, startTime: UInt64, program: String, runtimeABI: UInt32)
+  /// Server: the request failed (or the connection is being closed).
+  case error(code: ErrorCode, message: String)
+  /// Client: every key and tracepoint.
+  case list
+  /// Server: part of the answer to `list` (`last` on the final part).
+  case listPart(last: Bool, entries: [ListEntry])
+  /// Client: switch every key matching `patterns` (globs) on or off, in
+  /// one batch. `ttlMillis` > 0: revert after that long. `hold`: revert
+  /// when this connection closes. `dryRun`: report only.
+  case set(enable: Bool, dryRun: Bool, hold: Bool, ttlMillis: UInt32, patterns: [String])
+  /// Server: what `set` changed (or would change).
+  case setResult([Change])
+  /// Client: stream the events of the tracepoints matching `patterns`.
+  /// 0 means no limit for `maxEvents` and `durationMillis`.
+  case trace(maxEvents: UInt32, durationMillis: UInt32, bufferEvents: UInt32, patterns: [String])
+  /// Server: the tracepoints the trace is attached to.
+  case traceStarted([String])
+  /// Server: one event, one line of JSON (no newline).
+  case event([UInt8])
+  /// Server: the trace is over (count reached, time up, stopped), with
+  /// how many events were sent and how many were lost to a full buffer.
+  case traceEnd(events: UInt64, dropped: UInt64, reason: String)
+  /// Client: stop the running trace.
+  case traceStop
+
+  /// Message types on the wire.
+  public enum Kind: UInt16, Sendable {
+    case hello = 0x01, welcome = 0x02, error = 0x03
+    case list = 0x10, listPart = 0x11
+    case set = 0x20, setResult = 0x21
+    case trace = 0x30, traceStarted = 0x31, event = 0x32, traceEnd = 0x33, traceStop = 0x34
+  }
+
+  /// Error codes.
+  public enum ErrorCode: UInt16, Sendable {
+    case malformed = 1, unsupportedVersion = 2, unknownType = 3, tooLarge = 4
+    case refused = 5, failed = 6, timeout = 7, busy = 8, unexpected = 9
+    case unknown = 0xFFFF
+  }
+
+  /// One key or tracepoint, as `list` reports it.
+  public struct ListEntry: Sendable, Equatable {
+    public var name: String
+    public var isTracepoint: Bool
+    public var state: Bool
+    public var defaultValue: Bool
+    public var declared: Bool
+    public var count: Int64
+    public var sites: UInt32
+    public var fallbackHits: UInt64
+    public var fallbackHitsInOptimizedCode: UInt64
+    public var probes: UInt16
+    public var payloadType: String
+    public var problem: String
+
+    public init(name: String, isTracepoint: Bool, state: Bool, defaultValue: Bool, declared: Bool, count: Int64, sites: UInt32,
+                fallbackHits: UInt64, fallbackHitsInOptimizedCode: UInt64, probes: UInt16, payloadType: String, problem: String) {
+      self.name = name
+      self.isTracepoint = isTracepoint
+      self.state = state
+      self.defaultValue = defaultValue
+      self.declared = declared
+      self.count = count
+      self.sites = sites
+      self.fallbackHits = fallbackHits
+      self.fallbackHitsInOptimizedCode = fallbackHitsInOptimizedCode
+      self.probes = probes
+      self.payloadType = payloadType
+      self.problem = problem
+    }
+  }
+
+  /// One key's part in a `set`.
+  public struct Change: Sendable, Equatable {
+    public var name: String
+    public var before: Bool
+    public var after: Bool
+    public var declared: Bool
+    public init(name: String, before: Bool, after: Bool, declared: Bool) {
+      self.name = name
+      self.before = before
+      self.after = after
+      self.declared = declared
+    }
+  }
+
+  public var kind: Kind {
+    switch self {
+    case .hello: return .hello
+    case .welcome: return .welcome
+    case .error: return .error
+    case .list: return .list
+    case .listPart: return .listPart
+    case .set: return .set
+    case .setResult: return .setResult
+    case .trace: return .trace
+    case .traceStarted: return .traceStarted
+    case .event: return .event
+    case .traceEnd: return .traceEnd
+    case .traceStop: return .traceStop
+    }
+  }
+
+  /// The message as a frame.
+  public var frame: Frame { Frame(type: kind.rawValue, body: body) }
+
+  var body: [UInt8] {
+    var w = BodyWriter()
+    switch self {
+    case let .hello(lo, hi, client): w.u16(lo); w.u16(hi); w.string(client)
+    case let .welcome(v, pid, start, program, abi): w.u16(v); w.u32(pid); w.u64(start); w.string(program); w.u32(abi)
+    case let .error(code, message): w.u16(code.rawValue); w.string(message)
+    case .list, .traceStop: break
+    case let .listPart(last, entries):
+      w.bool(last); w.u16(UInt16(clamping: entries.count))
+      for e in entries {
+        w.string(e.name); w.bool(e.isTracepoint); w.bool(e.state); w.bool(e.defaultValue); w.bool(e.declared)
+        w.i64(e.count); w.u32(e.sites); w.u64(e.fallbackHits); w.u64(e.fallbackHitsInOptimizedCode); w.u16(e.probes)
+        w.string(e.payloadType); w.string(e.problem)
+      }
+    case let .set(enable, dryRun, hold, ttl, patterns):
+      w.bool(enable); w.bool(dryRun); w.bool(hold); w.u32(ttl); w.strings(patterns)
+    case let .setResult(changes):
+      w.u16(UInt16(clamping: changes.count))
+      for c in changes { w.string(c.name); w.bool(c.before); w.bool(c.after); w.bool(c.declared) }
+    case let .trace(maxEvents, duration, buffer, patterns):
+      w.u32(maxEvents); w.u32(duration); w.u32(buffer); w.strings(patterns)
+    case let .traceStarted(names): w.strings(names)
+    case let .event(line): w.rest(line)
+    case let .traceEnd(events, dropped, reason): w.u64(events); w.u64(dropped); w.string(reason)
+    }
+    return w.bytes
+  }
+
+  /// Decodes a frame. Throws for an unsupported version, an unknown type,
+  /// or a body that does not parse exactly.
+  public static func decode(_ f: Frame) throws(ProtocolError) -> Message {
+    guard Frame.versions.contains(f.version) else { throw .unsupportedVersion(f.version) }
+    guard let kind = Kind(rawValue: f.type) else { throw .unknownType(f.type) }
+    var r = BodyReader(f.body)
+    let m: Message
+    switch kind {
+    case .hello: m = .hello(minVersion: try r.u16("hello.min"), maxVersion: try r.u16("hello.max"), client: try r.string("hello.client"))
+    case .welcome:
+      m = .welcome(version: try r.u16("welcome.version"), pid: try r.u32("welcome.pid"), startTime: try r.u64("welcome.start"),
+                   program: try r.string("welcome.program"), runtimeABI: try r.u32("welcome.abi"))
+    case .error: m = .error(code: ErrorCode(rawValue: try r.u16("error.code")) ?? .unknown, message: try r.string("error.message"))
+    case .list: m = .list
+    case .traceStop: m = .traceStop
+    case .listPart:
+      let last = try r.bool("list.last")
+      let n = Int(try r.u16("list.count"))
+      var entries: [ListEntry] = []
+      for _ in 0..<n {
+        entries.append(ListEntry(
+          name: try r.string("entry.name"), isTracepoint: try r.bool("entry.tracepoint"), state: try r.bool("entry.state"),
+          defaultValue: try r.bool("entry.default"), declared: try r.bool("entry.declared"), count: try r.i64("entry.count"),
+          sites: try r.u32("entry.sites"), fallbackHits: try r.u64("entry.fallbackHits"),
+          fallbackHitsInOptimizedCode: try r.u64("entry.optimizedHits"), probes: try r.u16("entry.probes"),
+          payloadType: try r.string("entry.payloadType"), problem: try r.string("entry.problem")))
+      }
+      m = .listPart(last: last, entries: entries)
+    case .set:
+      m = .set(enable: try r.bool("set.enable"), dryRun: try r.bool("set.dryRun"), hold: try r.bool("set.hold"),
+               ttlMillis: try r.u32("set.ttl"), patterns: try r.strings("set.patterns"))
+    case .setResult:
+      let n = Int(try r.u16("result.count"))
+      var changes: [Change] = []
+      for _ in 0..<n {
+        changes.append(Change(name: try r.string("change.name"), before: try r.bool("change.before"),
+                              after: try r.bool("change.after"), declared: try r.bool("change.declared")))
+      }
+      m = .setResult(changes)
+    case .trace:
+      m = .trace(maxEvents: try r.u32("trace.max"), durationMillis: try r.u32("trace.duration"),
+                 bufferEvents: try r.u32("trace.buffer"), patterns: try r.strings("trace.patterns"))
+    case .traceStarted: m = .traceStarted(try r.strings("traceStarted.names"))
+    case .event: m = .event(r.rest())
+    case .traceEnd: m = .traceEnd(events: try r.u64("end.events"), dropped: try r.u64("end.dropped"), reason: try r.string("end.reason"))
+    }
+    try r.finish(kind == .event ? "event" : "\(kind)")
+    return m
+  }
+
+  /// Decodes every complete frame at the front of `buffer` (leaving a
+  /// partial one there).
+  public static func decodeAll(from buffer: inout [UInt8]) throws(ProtocolError) -> [Message] {
+    var out: [Message] = []
+    for f in try Frame.extract(from: &buffer) { out.append(try decode(f)) }
+    return out
+  }
+}

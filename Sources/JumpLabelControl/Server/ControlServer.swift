@@ -1,0 +1,296 @@
+import CJumpLabelControl
+import Glibc
+import JumpLabel
+import Synchronization
+import Tracepoints
+
+/// The control server: one thread, one poll loop, all its state owned by
+/// that thread (no lock), except what `stop()` and `start()` touch, which
+/// goes through `running`.
+final class ControlServer: @unchecked Sendable {
+  // @unchecked: everything mutable is touched only by the server thread,
+  // after `start` published the object.
+  let path: String
+  let options: JumpLabelControl.Options
+  let audit: AuditLog
+  private let listenFD: Int32
+  private let wakeFD: Int32
+  private let ownerPID = getpid()
+  private let stopping = Atomic<Bool>(false)
+  private var connections: [Int32: Connection] = [:]
+  var reverts: [Revert] = []
+
+  private static let running = Mutex<ControlServer?>(nil)
+
+  static var current: ControlServer? { running.withLock { $0 } }
+
+  private init(path: String, options: JumpLabelControl.Options, audit: AuditLog, listenFD: Int32, wakeFD: Int32) {
+    self.path = path
+    self.options = options
+    self.audit = audit
+    self.listenFD = listenFD
+    self.wakeFD = wakeFD
+  }
+
+  /// Sets up the directory and the socket, then runs the loop on a new
+  /// thread (or on this one, for the autostart thread).
+  @discardableResult
+  static func start(_ options: JumpLabelControl.Options, onThisThread: Bool = false) throws(ControlError) -> String {
+    let server: ControlServer = try running.withLock { (cur: inout ControlServer?) throws(ControlError) -> ControlServer in
+      if let cur { throw .alreadyRunning(path: cur.path) }
+      let s = try make(options)
+      cur = s
+      return s
+    }
+    installExitHandlers()
+    server.audit.write("listening on \(server.path)")
+    if onThisThread { server.loop() } else { spawn { server.loop() } }
+    return server.path
+  }
+
+  private static func make(_ options: JumpLabelControl.Options) throws(ControlError) -> ControlServer {
+    let dir: String
+    if options._skipDirectoryChecks, let d = options.directory {
+      dir = d
+    } else {
+      dir = try SocketDirectory.prepare(options.directory)
+    }
+    SocketDirectory.removeStale(in: dir)
+    let pid = getpid()
+    guard let start = SocketDirectory.startTime(of: pid) else { throw .socket("cannot read this process's start time from /proc/self/stat") }
+    let name = SocketDirectory.socketName(pid: pid, startTime: start)
+    let final = dir + "/" + name
+    let temporary = dir + "/." + name + ".tmp"
+    guard final.utf8.count < 108 else { throw .socket("socket path too long for a Unix socket (\(final.utf8.count) bytes, at most 107): \(final)") }
+    // Bound under a temporary name, given its mode, then renamed into
+    // place: the socket never exists under its real name with any other
+    // mode (and the directory is 0700 anyway).
+    unlink(temporary)
+    let fd = jlc_listen(temporary, 64)
+    if fd < 0 { throw .socket("cannot listen on \(temporary): \(String(cString: strerror(-fd)))") }
+    if chmod(temporary, options._socketMode) != 0 || rename(temporary, final) != 0 {
+      let e = errno
+      Glibc.close(fd)
+      unlink(temporary)
+      throw .socket("cannot put the socket in place at \(final): \(String(cString: strerror(e)))")
+    }
+    let wake = jlc_eventfd()
+    if wake < 0 {
+      Glibc.close(fd)
+      unlink(final)
+      throw .socket("eventfd: \(String(cString: strerror(-wake)))")
+    }
+    let audit = try AuditLog(options.auditLog)
+    return ControlServer(path: final, options: options, audit: audit, listenFD: fd, wakeFD: wake)
+  }
+
+  /// atexit: remove the socket (only in the process that made it); fork:
+  /// the child drops the listening socket it inherited (it has no server
+  /// thread) and never removes the parent's socket.
+  private static let exitHandlersInstalled = Atomic<Bool>(false)
+  private static func installExitHandlers() {
+    guard !exitHandlersInstalled.exchange(true, ordering: .relaxed) else { return }
+    atexit {
+      if let s = ControlServer.current, s.ownerPID == getpid() { unlink(s.path) }
+    }
+    pthread_atfork(nil, nil) {
+      ControlServer.running.withLock { cur in
+        if let s = cur {
+          Glibc.close(s.listenFD)
+          Glibc.close(s.wakeFD)
+        }
+        cur = nil
+      }
+    }
+  }
+
+  static func stopCurrent() {
+    guard let s = running.withLock({ $0 }) else { return }
+    s.stopping.store(true, ordering: .releasing)
+    var one: UInt64 = 1
+    _ = write(s.wakeFD, &one, 8)
+  }
+
+  /// Runs `body` on a new detached thread.
+  static func spawn(_ body: @escaping @Sendable () -> Void) {
+    final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
+    var t = pthread_t()
+    let arg = Unmanaged.passRetained(Box(body)).toOpaque()
+    if pthread_create(&t, nil, { p in
+      Unmanaged<Box>.fromOpaque(p!).takeRetainedValue().body()
+      return nil
+    }, arg) == 0 {
+      pthread_detach(t)
+    } else {
+      Unmanaged<Box>.fromOpaque(arg).release()
+    }
+  }
+
+  // MARK: - The loop
+
+  private func loop() {
+    jl_control_name_thread()
+    while !stopping.load(ordering: .acquiring) {
+      var fds = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+      let order = connections.keys.sorted()
+      for fd in order {
+        let c = connections[fd]!
+        var ev = Int16(POLLIN)
+        if !c.output.isEmpty { ev |= Int16(POLLOUT) }
+        fds.append(pollfd(fd: fd, events: ev, revents: 0))
+      }
+      let n = poll(&fds, nfds_t(fds.count), timeoutMillis())
+      if n < 0 && errno != EINTR { break }
+      if fds[1].revents != 0 {
+        var v: UInt64 = 0
+        _ = read(wakeFD, &v, 8)
+      }
+      if fds[0].revents & Int16(POLLIN) != 0 { acceptAll() }
+      for (i, fd) in order.enumerated() {
+        guard let c = connections[fd] else { continue }
+        let re = fds[i + 2].revents
+        if re & Int16(POLLIN | POLLHUP | POLLERR) != 0 { readFrom(c) }
+        if re & Int16(POLLOUT) != 0, connections[fd] != nil { c.flush() }
+      }
+      tick()
+    }
+    shutdown()
+  }
+
+  /// How long poll may sleep: until the nearest deadline; 10 ms while a
+  /// trace streams (its buffer is drained that often); forever when idle.
+  private func timeoutMillis() -> Int32 {
+    let now = monotonic()
+    var next = UInt64.max
+    for c in connections.values {
+      if let d = c.partialDeadline { next = min(next, d) }
+      if let t = c.trace {
+        next = min(next, now + 10_000_000)
+        if let end = t.endsAt { next = min(next, end) }
+      }
+    }
+    for r in reverts { if let d = r.due { next = min(next, d) } }
+    if next == .max { return -1 }
+    return Int32(clamping: (next > now ? next - now : 0) / 1_000_000 + 1)
+  }
+
+  private func acceptAll() {
+    while true {
+      let fd = jlc_accept(listenFD)
+      if fd < 0 { return }
+      var pid: Int32 = 0, uid: UInt32 = 0, gid: UInt32 = 0
+      if jlc_peer(fd, &pid, &uid, &gid) != 0 {
+        audit.write("refused a connection whose credentials cannot be read")
+        Glibc.close(fd)
+        continue
+      }
+      // Same user, or root. Checked on every connection, whatever the
+      // socket file's mode says (unix(7): do not rely on it alone).
+      guard uid == geteuid() || uid == 0 else {
+        audit.write("refused connection from pid \(pid) uid \(uid) (only uid \(geteuid()) or root may connect)")
+        let c = Connection(fd: fd, peerPID: pid, peerUID: uid, server: self)
+        c.send(.error(code: .refused, message: "uid \(uid) may not control this process"))
+        c.flush()
+        Glibc.close(fd)
+        continue
+      }
+      guard connections.count < options.maxConnections else {
+        audit.write("refused connection from pid \(pid) uid \(uid): \(options.maxConnections) connections already")
+        let c = Connection(fd: fd, peerPID: pid, peerUID: uid, server: self)
+        c.send(.error(code: .busy, message: "too many control connections"))
+        c.flush()
+        Glibc.close(fd)
+        continue
+      }
+      let c = Connection(fd: fd, peerPID: pid, peerUID: uid, server: self)
+      c.partialDeadline = monotonic() + nanoseconds(options.requestTimeout)  // hello within the timeout
+      connections[fd] = c
+    }
+  }
+
+  private func readFrom(_ c: Connection) {
+    var buf = [UInt8](repeating: 0, count: 16_384)
+    while true {
+      let n = buf.withUnsafeMutableBytes { read(c.fd, $0.baseAddress, $0.count) }
+      if n > 0 {
+        c.input += buf[0..<n]
+        if c.input.count > Frame.maxSize * 2 { break }
+        continue
+      }
+      if n == 0 { return drop(c, reason: nil) }
+      if errno == EINTR { continue }
+      if errno == EAGAIN || errno == EWOULDBLOCK { break }
+      return drop(c, reason: nil)
+    }
+    do {
+      for m in try Message.decodeAll(from: &c.input) {
+        handle(m, from: c)
+        if connections[c.fd] == nil { return }
+      }
+      c.partialDeadline = c.input.isEmpty && c.greeted ? nil : (c.partialDeadline ?? monotonic() + nanoseconds(options.requestTimeout))
+    } catch {
+      let code: Message.ErrorCode
+      switch error {
+      case .tooLarge: code = .tooLarge
+      case .unsupportedVersion: code = .unsupportedVersion
+      case .unknownType: code = .unknownType
+      default: code = .malformed
+      }
+      c.send(.error(code: code, message: error.description))
+      close(c, reason: "protocol error: \(error)")
+    }
+  }
+
+  /// Sends what is queued, then closes.
+  func close(_ c: Connection, reason: String?) {
+    c.flush()
+    drop(c, reason: reason)
+  }
+
+  /// Closes a connection: its trace is detached, its held changes revert.
+  func drop(_ c: Connection, reason: String?) {
+    guard connections.removeValue(forKey: c.fd) != nil else { return }
+    c.trace?.detachAll()
+    c.trace = nil
+    for r in reverts where r.connection == c.fd { revert(r, why: "the client holding it disconnected") }
+    reverts.removeAll { $0.connection == c.fd }
+    Glibc.close(c.fd)
+  }
+
+  /// Periodic work: trace buffers, deadlines.
+  private func tick() {
+    let now = monotonic()
+    for c in Array(connections.values) {
+      if let d = c.partialDeadline, now >= d {
+        c.send(.error(code: .timeout, message: c.greeted ? "incomplete message for too long" : "no hello within the timeout"))
+        close(c, reason: "timeout")
+        continue
+      }
+      if c.trace != nil { pumpTrace(c, now: now) }
+    }
+    let due = reverts.filter { $0.due.map { $0 <= now } ?? false }
+    reverts.removeAll { $0.due.map { $0 <= now } ?? false }
+    for r in due { revert(r, why: "its ttl ran out") }
+  }
+
+  private func shutdown() {
+    for c in Array(connections.values) { drop(c, reason: "server stopping") }
+    for r in reverts { revert(r, why: "the server stopped") }
+    reverts.removeAll()
+    Glibc.close(listenFD)
+    Glibc.close(wakeFD)
+    unlink(path)
+    Self.running.withLock { cur in if cur === self { cur = nil } }
+  }
+}
+
+func monotonic() -> UInt64 {
+  var ts = timespec()
+  clock_gettime(CLOCK_MONOTONIC, &ts)
+  return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+func nanoseconds(_ d: Duration) -> UInt64 {
+  let (s, a) = d.components
+  return UInt64(max(0, s)) * 1_000_000_000 + UInt64(max(0, a / 1_000_000_000))
+}

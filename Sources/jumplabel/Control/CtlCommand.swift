@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import JumpLabelControl
+
+/// `jumplabel ctl`: control a running process that enabled its control
+/// socket (JUMPLABEL_CONTROL=1, or JumpLabelControl.start()).
+struct CtlCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "ctl",
+    abstract: "List, switch and trace the keys and tracepoints of a running process.",
+    discussion: """
+      The process must have started its control socket: JUMPLABEL_CONTROL=1 in its environment, \
+      or JumpLabelControl.start(). Only the same user, or root, may connect.
+      """,
+    subcommands: [PsCommand.self, ListCommand.self, EnableCommand.self, DisableCommand.self, TraceCommand.self])
+}
+
+/// Options shared by the commands that talk to one process.
+struct TargetOptions: ParsableArguments {
+  @Option(help: "The process to talk to.")
+  var pid: Int32
+
+  @Option(help: "Its control socket, if not in the usual directories.")
+  var socket: String?
+
+  func connect() throws -> ControlClient {
+    let path = try socket ?? ControlClient.socketPath(forPID: pid)
+    return try ControlClient(path: path)
+  }
+}
+
+/// Durations such as 30s, 500ms, 2m, 1h.
+struct DurationArgument: ExpressibleByArgument {
+  let milliseconds: UInt32
+
+  init?(argument: String) {
+    let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
+    for (suffix, scale) in units where argument.hasSuffix(suffix) {
+      guard let v = Double(argument.dropLast(suffix.count)), v > 0, v * scale < Double(UInt32.max) else { return nil }
+      milliseconds = UInt32(v * scale)
+      return
+    }
+    guard let v = Double(argument), v > 0, v * 1000 < Double(UInt32.max) else { return nil }
+    milliseconds = UInt32(v * 1000)
+  }
+}
+
+/// Prints to stderr.
+func warn(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+/// JSON for output: sorted keys, one line or pretty.
+func printJSON(_ value: Any, pretty: Bool = true) throws {
+  let data = try JSONSerialization.data(withJSONObject: value, options: pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes])
+  print(String(decoding: data, as: UTF8.self))
+}
