@@ -148,6 +148,32 @@ import Testing
     #expect(Self.json(late).first?["declared"] as? Bool == false, "\(late.stdout)")
   }
 
+  /// A trace ends cleanly on Ctrl-C (the client asks the process to
+  /// detach, and reports the counts), and a trace client that dies
+  /// (SIGKILL) has its probe detached by the process.
+  @Test(.enabled(if: Fixture.compiledWithSites, Comment(rawValue: StressCommandTests.releaseOnly)))
+  func traceEndsOnCtrlCAndWhenTheClientDies() throws {
+    let t = try Target()
+    defer { t.stop() }
+    func probes() throws -> Int { Self.entry(try Self.list(t), "fixture.trace.request")?["probes"] as? Int ?? -1 }
+    let r = try spawn(StressCommandTests.tool, ["ctl", "trace", "--pid", "\(t.pid)", "fixture.trace.request"], timeout: 30) { p in
+      Thread.sleep(forTimeInterval: 1)
+      kill(p.processIdentifier, SIGINT)
+    }
+    #expect(r.status == 0 && r.stderr.contains("trace ended (stopped by the client)"), "\(r.stderr)")
+    #expect(r.stdout.split(separator: "\n").count > 10, "\(r.stdout.prefix(500))")
+    #expect(try probes() == 0)
+    // SIGKILL: no goodbye; the process notices the closed connection.
+    let killed = try spawn(StressCommandTests.tool, ["ctl", "trace", "--pid", "\(t.pid)", "fixture.trace.request"], timeout: 30) { p in
+      Thread.sleep(forTimeInterval: 1)
+      kill(p.processIdentifier, SIGKILL)
+    }
+    #expect(killed.signalled)
+    let deadline = Date().addingTimeInterval(5)
+    while try probes() != 0 && Date() < deadline { usleep(50_000) }
+    #expect(try probes() == 0, "the dead client's probe is still attached")
+  }
+
   /// --hold: the change reverts when the holding command dies (SIGKILL).
   @Test func holdRevertsWhenTheClientDies() throws {
     let t = try Target()
