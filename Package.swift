@@ -21,6 +21,7 @@ let package = Package(
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
   ],
   targets: [
     // C shim of the patch engine: SIGTRAP handler, published batch, membarrier.
@@ -68,11 +69,18 @@ let package = Package(
     // The stress workload of `jumplabel stress`: generated sites, the
     // linearizability probe, the dlopen churn, the watchdog.
     .target(name: "StressWorkload", dependencies: ["JumpLabel", "TextPoke", "CStressWorkload"]),
+    // The sites `jumplabel bench` toggles (generated, 11,111 sites of five
+    // keys), optimised in every configuration so that they are real sites.
+    .target(name: "BenchSites", dependencies: ["CJumpLabelSite"], cSettings: [.unsafeFlags(["-O2"])]),
+    // C side of `jumplabel bench`: the physical floor, and two patchers that
+    // exist only to be compared with (the Rust static-key crate's design).
+    .target(name: "CBench"),
     // The command-line tool: user-facing commands only.
     .executableTarget(
       name: "jumplabel",
-      dependencies: ["JumpLabel", "TextPoke", "StressWorkload", "CStressWorkload", "JumpLabelControl",
-                     .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+      dependencies: ["JumpLabel", "TextPoke", "StressWorkload", "CStressWorkload", "JumpLabelControl", "BenchSites", "CBench",
+                     .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                     .product(name: "Histogram", package: "hdrhistogram-swift")]),
     // Test support: the scenarios the tests run in child processes
     // (hazards, shared libraries, signal handlers). Not shipped.
     .target(name: "CHarness", path: "Tests/CHarness"),

@@ -29,6 +29,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -44,15 +45,35 @@
 static _Atomic uint32_t g_gen;       // current rendezvous
 static _Atomic uint32_t g_released;  // last generation released
 static _Atomic int g_hold;
-static _Atomic long g_left;          // handlers that finished, this generation
 static struct sigaction g_rv_prev;
 static _Atomic int g_rv_installed;
 
-// The threads signalled in this generation, and whether each arrived.
-// Written by the patcher (one at a time: the patch lock), read by handlers.
+// The threads signalled in this generation, and where each is. A slot's
+// word is (generation << 8 | state), so that a handler of an earlier
+// generation, still finishing (the patcher does not wait for released
+// threads to leave: with more busy threads than CPUs that took a whole
+// scheduler time slice), can never change a slot of the current one:
+// every transition is a compare-and-swap that names its generation.
+// Written by the patcher (one at a time: the patch lock) and by handlers.
+#define SLOT_SIGNALLED 0u
+#define SLOT_INSIDE 1u  // arrived: in the handler (parked, or serialising)
+#define SLOT_LEFT 2u    // finished the handler (a sigreturn away from its code)
+#define SLOT_GONE 3u    // exited before arriving: nothing to wait for
 static _Atomic long g_tids[TP_RV_MAX];
-static _Atomic int g_arrived[TP_RV_MAX];
+static _Atomic uint64_t g_slot[TP_RV_MAX];
 static _Atomic int g_count;
+
+static uint64_t slot_word(uint32_t gen, unsigned state) { return (uint64_t)gen << 8 | state; }
+
+static int slot_move(int i, uint32_t gen, unsigned from, unsigned to) {
+  uint64_t expected = slot_word(gen, from);
+  return atomic_compare_exchange_strong(&g_slot[i], &expected, slot_word(gen, to));
+}
+
+static int slot_done(int i, uint32_t gen) {
+  uint64_t w = atomic_load(&g_slot[i]);
+  return (uint32_t)(w >> 8) == gen && (w & 0xFF) != SLOT_SIGNALLED;
+}
 
 static inline void serialize(void) {
   unsigned a = 0, b, c = 0, d;
@@ -75,20 +96,28 @@ static void rv_handler(int sig, siginfo_t *info, void *ctx) {
     return;
   }
   long me = syscall(SYS_gettid);
-  int n = atomic_load(&g_count);
+  int n = atomic_load(&g_count), mine = -1;
   for (int i = 0; i < n; i++) {
-    if (atomic_load(&g_tids[i]) == me) {
-      atomic_store(&g_arrived[i], 1);
+    if (atomic_load(&g_tids[i]) == me && slot_move(i, gen, SLOT_SIGNALLED, SLOT_INSIDE)) {
+      mine = i;
       break;
     }
   }
   if (atomic_load(&g_hold)) {
-    while ((int32_t)(atomic_load(&g_released) - gen) < 0) __builtin_ia32_pause();
+    // Parked threads sleep (a futex on g_released), they do not spin: a
+    // spinning parked thread would hold its CPU, and with more busy threads
+    // than CPUs the patcher, or a thread still to be parked, would wait for
+    // the scheduler's next time slice (8 ms per toggle were measured).
+    for (;;) {
+      uint32_t r = atomic_load(&g_released);
+      if ((int32_t)(r - gen) >= 0) break;
+      syscall(SYS_futex, &g_released, FUTEX_WAIT_PRIVATE, r, NULL, NULL, 0);
+    }
   }
   // Whatever was patched while we were away, the bytes we fetch next are
   // fetched after this.
   serialize();
-  atomic_fetch_add(&g_left, 1);
+  if (mine >= 0) slot_move(mine, gen, SLOT_INSIDE, SLOT_LEFT);
   errno = saved;
 }
 
@@ -169,7 +198,7 @@ static int signal_new_threads(uint32_t gen, long self) {
         return -1;
       }
       atomic_store(&g_tids[i], tid);
-      atomic_store(&g_arrived[i], 0);
+      atomic_store(&g_slot[i], slot_word(gen, SLOT_SIGNALLED));
       atomic_store(&g_count, i + 1);
       siginfo_t si;
       memset(&si, 0, sizeof si);
@@ -179,7 +208,7 @@ static int signal_new_threads(uint32_t gen, long self) {
       si.si_uid = getuid();
       si.si_value.sival_ptr = (void *)(uintptr_t)(TP_RV_MAGIC | gen);
       if (syscall(SYS_rt_tgsigqueueinfo, pid, tid, TP_RV_SIGNAL, &si) != 0) {
-        atomic_store(&g_arrived[i], 1);  // gone already: nothing to wait for
+        slot_move(i, gen, SLOT_SIGNALLED, SLOT_GONE);  // gone already: nothing to wait for
       } else {
         added++;
       }
@@ -203,15 +232,15 @@ static int thread_exists(long tid) {
 
 // Waits until every signalled thread arrived or exited. 0, or the tid of a
 // thread that did not arrive within the timeout.
-static long wait_arrivals(long deadline) {
+static long wait_arrivals(uint32_t gen, long deadline) {
   for (;;) {
     long missing = 0;
     int n = atomic_load(&g_count);
     for (int i = 0; i < n; i++) {
-      if (atomic_load(&g_arrived[i])) continue;
+      if (slot_done(i, gen)) continue;
       long tid = atomic_load(&g_tids[i]);
       if (!thread_exists(tid)) {
-        atomic_store(&g_arrived[i], 1);
+        slot_move(i, gen, SLOT_SIGNALLED, SLOT_GONE);
         continue;
       }
       missing = tid;
@@ -226,14 +255,13 @@ long tp_rendezvous_begin(int hold, int timeout_ms) {
   long self = syscall(SYS_gettid);
   uint32_t gen = atomic_load(&g_gen) + 1;
   atomic_store(&g_count, 0);
-  atomic_store(&g_left, 0);
   atomic_store(&g_hold, hold);
   atomic_store(&g_gen, gen);
   long deadline = now_ms() + timeout_ms;
   for (;;) {
     int added = signal_new_threads(gen, self);
     if (added < 0) return -1;
-    long missing = wait_arrivals(deadline);
+    long missing = wait_arrivals(gen, deadline);
     if (missing != 0) return missing;
     // Parked threads cannot create threads; but one may have been created
     // before its creator parked. Look again until nothing new appears.
@@ -246,15 +274,25 @@ long tp_rendezvous_begin(int hold, int timeout_ms) {
 void tp_rendezvous_end(void) {
   uint32_t gen = atomic_load(&g_gen);
   atomic_store(&g_released, gen);
+  syscall(SYS_futex, &g_released, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
   serialize();
-  // Wait for the handlers to leave, so the next rendezvous starts clean.
-  // Bounded: a thread that never arrived never leaves.
-  int arrived = 0, n = atomic_load(&g_count);
-  for (int i = 0; i < n; i++) arrived += atomic_load(&g_arrived[i]);
-  long deadline = now_ms() + 2000;
-  while (atomic_load(&g_left) < arrived && now_ms() < deadline) sched_yield();
-  // Late signals of this generation must not park anybody.
+  // Not waiting for the released threads to leave the handler: each
+  // serialises before it returns to its code, so none can execute a byte
+  // fetched before the release; and the generation tags keep a late one
+  // from touching the next rendezvous. Late signals of this generation
+  // (sync or park) find it released and return at once.
   atomic_store(&g_hold, 0);
+}
+
+int tp_rendezvous_is_inside(long tid) {
+  uint32_t gen = atomic_load(&g_gen);
+  int n = atomic_load(&g_count);
+  for (int i = 0; i < n; i++) {
+    if (atomic_load(&g_tids[i]) != tid) continue;
+    uint64_t w = atomic_load(&g_slot[i]);
+    return (uint32_t)(w >> 8) == gen && (w & 0xFF) == SLOT_INSIDE;
+  }
+  return 0;
 }
 
 int tp_rendezvous_pwrite_all(int fd, const tp_write *writes, size_t n) {

@@ -47,6 +47,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
@@ -114,58 +115,112 @@ static const tp_site *batch_find(uintptr_t addr) {
 
 // -------------------------------------------------------------- history
 
-// Open addressing, linear probing. Written only by the patch lock holder;
-// read by handlers with acquire loads. 0 means empty; TP_HIST_GONE marks an
-// address forgotten because its image was unloaded (probing goes on past
-// it, and an insertion may reuse it).
-#define TP_HIST_BITS 16
-#define TP_HIST_SLOTS (1u << TP_HIST_BITS)
-#define TP_HIST_MAX (TP_HIST_SLOTS / 4 * 3)
+// Every address ever patched: open addressing, linear probing. Written
+// only by the patch lock holder; read by handlers with acquire loads. 0
+// means empty; TP_HIST_GONE marks an address forgotten because its image
+// was unloaded (probing goes on past it, and an insertion may reuse it).
+//
+// The table grows without limit (there was a cap of 49,152 sites): when it
+// is three quarters full, the patcher allocates one twice as large, copies
+// the live addresses into it and publishes it with a release store. A
+// handler may still be probing the old table: old tables are never freed
+// (a geometric series: all of them together are smaller than the current
+// one), so a handler never reads freed memory, and the old table still
+// holds every address it held.
 #define TP_HIST_GONE ((uintptr_t)1)
-static _Atomic uintptr_t g_hist[TP_HIST_SLOTS];
-static size_t g_hist_used;  // slots ever taken (live or gone); patch lock only
+#define TP_HIST_FIRST_BITS 12
 
-static size_t hist_slot(uintptr_t addr) {
-  return (size_t)((addr * 0x9E3779B97F4A7C15ull) >> (64 - TP_HIST_BITS));
+typedef struct hist_table {
+  unsigned bits;
+  size_t used;  // slots ever taken (live or gone); patch lock only
+  struct hist_table *older;
+  _Atomic uintptr_t slots[];
+} hist_table;
+
+static _Atomic(hist_table *) g_hist;
+
+static size_t hist_slot(uintptr_t addr, unsigned bits) {
+  return (size_t)((addr * 0x9E3779B97F4A7C15ull) >> (64 - bits));
 }
 
-int tp_history_add(uintptr_t addr) {
-  if (addr <= TP_HIST_GONE) return -1;
-  size_t reuse = TP_HIST_SLOTS;
-  for (size_t i = hist_slot(addr);; i = (i + 1) & (TP_HIST_SLOTS - 1)) {
-    uintptr_t v = atomic_load_explicit(&g_hist[i], memory_order_relaxed);
-    if (v == addr) return 0;
-    if (v == TP_HIST_GONE && reuse == TP_HIST_SLOTS) reuse = i;
+static hist_table *hist_new(unsigned bits) {
+  hist_table *t = calloc(1, sizeof(hist_table) + ((size_t)1 << bits) * sizeof(_Atomic uintptr_t));
+  if (t) t->bits = bits;
+  return t;
+}
+
+// Inserts into `t`, which has room. Patch lock held.
+static void hist_insert(hist_table *t, uintptr_t addr) {
+  size_t mask = ((size_t)1 << t->bits) - 1, reuse = mask + 1;
+  for (size_t i = hist_slot(addr, t->bits);; i = (i + 1) & mask) {
+    uintptr_t v = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
+    if (v == addr) return;
+    if (v == TP_HIST_GONE && reuse > mask) reuse = i;
     if (v == 0) {
-      if (reuse == TP_HIST_SLOTS) {
-        if (g_hist_used >= TP_HIST_MAX) return -1;
-        g_hist_used++;
+      if (reuse > mask) {
+        t->used++;
         reuse = i;
       }
-      atomic_store_explicit(&g_hist[reuse], addr, memory_order_release);
-      return 0;
+      atomic_store_explicit(&t->slots[reuse], addr, memory_order_release);
+      return;
     }
   }
 }
 
+int tp_history_add(uintptr_t addr) {
+  if (addr <= TP_HIST_GONE) return -1;
+  hist_table *t = atomic_load_explicit(&g_hist, memory_order_relaxed);
+  if (t == NULL) {
+    t = hist_new(TP_HIST_FIRST_BITS);
+    if (t == NULL) return -1;
+    atomic_store_explicit(&g_hist, t, memory_order_release);
+  }
+  if (tp_history_contains(addr)) return 0;
+  size_t cap = (size_t)1 << t->bits;
+  if (t->used + 1 > cap / 4 * 3) {
+    hist_table *bigger = hist_new(t->bits + 1);
+    if (bigger == NULL) return -1;
+    for (size_t i = 0; i < cap; i++) {
+      uintptr_t v = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
+      if (v > TP_HIST_GONE) hist_insert(bigger, v);
+    }
+    bigger->older = t;
+    // Release: a handler that loads the new table sees its contents.
+    atomic_store_explicit(&g_hist, bigger, memory_order_release);
+    t = bigger;
+  }
+  hist_insert(t, addr);
+  return 0;
+}
+
 int tp_history_contains(uintptr_t addr) {
-  for (size_t i = hist_slot(addr);; i = (i + 1) & (TP_HIST_SLOTS - 1)) {
-    uintptr_t v = atomic_load_explicit(&g_hist[i], memory_order_acquire);
+  hist_table *t = atomic_load_explicit(&g_hist, memory_order_acquire);
+  if (t == NULL) return 0;
+  size_t mask = ((size_t)1 << t->bits) - 1;
+  for (size_t i = hist_slot(addr, t->bits);; i = (i + 1) & mask) {
+    uintptr_t v = atomic_load_explicit(&t->slots[i], memory_order_acquire);
     if (v == addr) return 1;
     if (v == 0) return 0;
   }
 }
 
 size_t tp_history_forget(uintptr_t lo, uintptr_t hi) {
-  size_t n = 0;
-  for (size_t i = 0; i < TP_HIST_SLOTS; i++) {
-    uintptr_t v = atomic_load_explicit(&g_hist[i], memory_order_relaxed);
+  hist_table *t = atomic_load_explicit(&g_hist, memory_order_relaxed);
+  if (t == NULL) return 0;
+  size_t n = 0, cap = (size_t)1 << t->bits;
+  for (size_t i = 0; i < cap; i++) {
+    uintptr_t v = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
     if (v > TP_HIST_GONE && v >= lo && v < hi) {
-      atomic_store_explicit(&g_hist[i], TP_HIST_GONE, memory_order_release);
+      atomic_store_explicit(&t->slots[i], TP_HIST_GONE, memory_order_release);
       n++;
     }
   }
   return n;
+}
+
+size_t tp_history_capacity(void) {
+  hist_table *t = atomic_load_explicit(&g_hist, memory_order_relaxed);
+  return t ? (size_t)1 << t->bits : 0;
 }
 
 // -------------------------------------------------------------- chaining

@@ -42,6 +42,10 @@ final class KeyRegistry: @unchecked Sendable {
   /// may switch a plugin's key before the plugin is loaded): applied when
   /// the key's record is created.
   var pendingStates: [String: Bool] = [:]
+  /// Sites indexed so far, and the time spent indexing them (reading a
+  /// table is counted separately: it happens outside the lock).
+  var indexedSites = 0
+  var indexNanoseconds: UInt64 = 0
   /// Indexed images, by table start.
   private var images: [UInt: IndexedImage] = [:]
   /// Number of unload events so far, and the number each table was last
@@ -140,6 +144,11 @@ final class KeyRegistry: @unchecked Sendable {
   /// before any of its code runs. A key with a problem is never patched;
   /// its control calls throw the problem.
   func index(_ t: ImageTable, pinned: Bool) {
+    let started = StaticKeys.monotonicNanoseconds()
+    defer {
+      indexedSites += t.entries.count
+      indexNanoseconds += StaticKeys.monotonicNanoseconds() - started
+    }
     if let known = images[t.start] {
       // Indexed by a walk before its load hook could pin it.
       if pinned && !known.pinned {
@@ -171,8 +180,8 @@ final class KeyRegistry: @unchecked Sendable {
       if problems[name] == nil {
         let enabled = record.state
         let patches = group.compactMap { s -> TextPatch? in
-          let want = s.instruction(enabled: enabled)
-          return want == s.initialInstruction ? nil : TextPatch(address: s.code, expected: s.initialInstruction, replacement: want)
+          let want = s.bytes(enabled: enabled)
+          return want == s.initialBytes ? nil : TextPatch(address: s.code, expected: s.initialBytes, replacement: want)
         }
         if !patches.isEmpty { batch += patches; batchKeys.append(name) }
       }
@@ -359,7 +368,7 @@ final class KeyRegistry: @unchecked Sendable {
     guard let list = sites[record.name], !list.isEmpty else { return }
     if let f = foreignRuntime { throw f }
     let batch = list.map {
-      TextPatch(address: $0.code, expected: $0.instruction(enabled: !enabled), replacement: $0.instruction(enabled: enabled))
+      TextPatch(address: $0.code, expected: $0.bytes(enabled: !enabled), replacement: $0.bytes(enabled: enabled))
     }
     do {
       try TextPoke.apply(batch)

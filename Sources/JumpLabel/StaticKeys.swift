@@ -1,3 +1,4 @@
+import Glibc
 import TextPoke
 
 /// Run-time access to keys by name, for control tools. Every call is
@@ -69,6 +70,24 @@ public enum StaticKeys {
   public static func problems() -> [JumpLabelError] {
     guard case let .errors(v) = ProcessRuntime.perform(.problems) else { return [] }
     return v
+  }
+
+  /// Sites indexed so far by this copy (the primary) and the time spent in
+  /// indexing them: sorting, checking every site's bytes, building the
+  /// index, patching the sites of keys no longer in their default state.
+  /// For `jumplabel bench`.
+  public static var _indexStatistics: (sites: Int, nanoseconds: UInt64) {
+    guard ThreadMarks.enter(ThreadMarks.client) else { return (0, 0) }
+    defer { ThreadMarks.leave(ThreadMarks.client) }
+    guard ProcessRuntime.isPrimary else { return (0, 0) }
+    let r = KeyRegistry.shared
+    return r.lock.withLockUnlessReentrant { (r.indexedSites, r.indexNanoseconds) } ?? (0, 0)
+  }
+
+  static func monotonicNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
   }
 
   /// True if this copy of the runtime is the one that keeps the process's

@@ -52,13 +52,18 @@ struct CodeWriter {
   /// Writes `bytes` at `address`. Returns 0 or an errno value. On failure
   /// the protection of every page is what it was before the call.
   mutating func write(_ bytes: [UInt8], at address: UInt) -> Int32 {
+    bytes.withUnsafeBytes { write($0, at: address) }
+  }
+
+  /// Writes `bytes` at `address` (no allocation through /proc/self/mem).
+  mutating func write(_ bytes: UnsafeRawBufferPointer, at address: UInt) -> Int32 {
     switch kind {
     case .procSelfMem:
-      let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(Int64(bitPattern: UInt64(address)))) }
+      let n = pwrite(fd, bytes.baseAddress, bytes.count, off_t(Int64(bitPattern: UInt64(address))))
       if n == bytes.count { return 0 }
       return n < 0 ? errno : EIO
     case .mprotectWindow:
-      return mprotectWrite(bytes, at: address)
+      return mprotectWrite(Array(bytes), at: address)
     }
   }
 

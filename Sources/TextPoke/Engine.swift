@@ -21,6 +21,16 @@ final class Engine: @unchecked Sendable {
     for hook in batchHooks.withLock({ $0.hooks.sorted { $0.key < $1.key }.map(\.value) }) { hook() }
   }
   private var parkedBatches: UInt64 = 0
+  private var selfLoopBatches: UInt64 = 0
+  private var windowBatches: UInt64 = 0
+  /// Batches of at least this many sites are written through a write
+  /// window (`TextPoke.bulkWriteThreshold`); nil: never.
+  var bulkWriteThreshold: Int? = {
+    guard let v = getenv("JUMPLABEL_WRITE_WINDOW_SITES") else { return nil }
+    return Int(String(cString: v)).flatMap { $0 > 0 ? $0 : nil }
+  }()
+  /// The process's hazards, kept between batches (HazardMonitor.swift).
+  private var hazards = HazardMonitor()
   private var lastProtocol: PatchProtocol?
   private var batches: UInt64 = 0
   private var sitesPatched: UInt64 = 0
@@ -60,15 +70,17 @@ final class Engine: @unchecked Sendable {
   var statistics: TextPokeStatistics {
     var c = tp_counters()
     tp_counters_read(&c)
-    let (b, s, y, w, k, pb, cs, lp) = (try? lock.withLock { () throws(TextPokeError) in
+    let (b, s, y, w, k, pb, cs, lp, sl, wb) = (try? lock.withLock { () throws(TextPokeError) in
       (batches, sitesPatched, syncs, retireWaits, valgrindSeen == true ? CodeWriterKind.mprotectWindow : writer?.kind,
-       parkedBatches, coreSync, lastProtocol)
-    }) ?? (0, 0, 0, 0, nil, 0, nil, nil)
+       parkedBatches, coreSync, lastProtocol, selfLoopBatches, windowBatches)
+    }) ?? (0, 0, 0, 0, nil, 0, nil, nil, 0, 0)
     var r = TextPokeStatistics(
       batches: b, sitesPatched: s, syncs: y, trapsEmulated: c.emulated, staleTraps: c.stale,
       handlerRetries: c.retried, foreignTraps: c.foreign, retireWaits: w, writer: k,
       parkedBatches: pb, coreSync: cs)
     r.lastProtocol = lp
+    r.selfLoopBatches = sl
+    r.writeWindowBatches = wb
     return r
   }
 
@@ -150,24 +162,28 @@ final class Engine: @unchecked Sendable {
     let patches = try validated(input)
     return try lock.withLock { () throws(TextPokeError) -> TextPokeBatchReport in
       // Verify first, under the lock: nothing else can change the bytes now.
-      for p in patches {
-        let found = Array(UnsafeBufferPointer(start: UnsafePointer<UInt8>(bitPattern: p.address), count: p.expected.count))
-        if found != p.expected {
-          throw .unexpectedBytes(site: CodeLocation(p.address), expected: p.expected, found: found)
-        }
+      for p in patches where !p.expectedBytes.isAt(p.address) {
+        throw .unexpectedBytes(site: CodeLocation(p.address), expected: p.expected, found: InstructionBytes(at: p.address, count: p.expectedBytes.count).array)
       }
-      let work = patches.filter { $0.expected != $0.replacement }
+      var work: [TextPatch] = []
+      work.reserveCapacity(patches.count)
+      for p in patches where p.expectedBytes != p.replacementBytes { work.append(p) }
       if work.isEmpty { return TextPokeBatchReport(sitesWritten: 0, syncs: 0, retireWaits: 0, protocol: .int3, coreSync: coreSync ?? .membarrier) }
       if underValgrind { return try runUnderValgrind(work) }
       _ = try ready(probe: work[0].address)
       // Before each batch: a debugger would stop on our int3s, and a thread
       // that blocks SIGTRAP would be killed by one. Then park instead.
-      let scan = ProcessScan.settled(faults)
-      if (scan.int3Hazard && !faults.contains(.neverPark)) || faults.contains(.alwaysPark) {
-        return try runParked(work, scan)
+      let scan = hazards.current(faults)
+      if faults.contains(.alwaysPark) { return try runParked(work, hazards.fresh(faults)) }
+      if scan.int3Hazard && !faults.contains(.neverPark) {
+        // No int3: a self-loop if it can be done (no signal at all, so
+        // threads that block SIGURG, Dispatch's among them, are fine),
+        // else park every thread.
+        if !faults.contains(.neverSelfLoop), let r = try runSelfLoop(work) { return r }
+        return try runParked(work, hazards.fresh(faults))
       }
       for p in work where tp_history_add(p.address) != 0 {
-        throw .tooManySites(limit: 49152)
+        throw .tooManySites(limit: Int(tp_history_capacity()))
       }
       return try run(work)
     }
@@ -177,17 +193,24 @@ final class Engine: @unchecked Sendable {
   private func validated(_ input: [TextPatch]) throws(TextPokeError) -> [TextPatch] {
     for p in input {
       if p.address == 0 { throw .invalidPatch(address: 0, reason: "null address") }
-      if p.expected.count != p.replacement.count {
-        throw .invalidPatch(address: p.address, reason: "expected \(p.expected.count) bytes but replacement has \(p.replacement.count)")
+      if p.expectedBytes.count != p.replacementBytes.count {
+        throw .invalidPatch(address: p.address, reason: "expected \(p.expectedBytes.count) bytes but replacement has \(p.replacementBytes.count)")
       }
-      if p.expected.isEmpty || p.expected.count > 15 {
-        throw .invalidPatch(address: p.address, reason: "an instruction is 1 to 15 bytes, not \(p.expected.count)")
+      if p.expectedBytes.count == 0 || p.expectedBytes.count > 15 {
+        throw .invalidPatch(address: p.address, reason: "an instruction is 1 to 15 bytes, not \(p.expectedBytes.count)")
       }
     }
-    let sorted = input.sorted { $0.address < $1.address }
+    // Most callers pass sites in address order already (the registry keeps
+    // each key's sites sorted): check that in one pass before sorting.
+    var inOrder = true
+    for i in input.indices.dropFirst() where input[i - 1].address > input[i].address {
+      inOrder = false
+      break
+    }
+    let sorted = inOrder ? input : input.sorted { $0.address < $1.address }
     for i in sorted.indices.dropFirst() {
       let a = sorted[i - 1], b = sorted[i]
-      if a.address &+ UInt(a.expected.count) > b.address {
+      if a.address &+ UInt(a.expectedBytes.count) > b.address {
         throw .overlappingPatches(first: a.address, second: b.address)
       }
     }
@@ -205,34 +228,119 @@ final class Engine: @unchecked Sendable {
     // Publish before the first int3 exists: a thread can only trap on a
     // site after this store, so its handler always finds the batch.
     tp_batch_publish(sites.baseAddress, work.count)
+    // Large batches may be written through a write window (user stores of
+    // exactly the site bytes, pages writable for the batch's duration)
+    // instead of three /proc/self/mem writes per site: opt-in, because it
+    // gives up W^X for that moment (README, "Performance"). Refused (MDWE):
+    // the writes go through /proc/self/mem as usual.
+    var window: WriteWindow? = nil
+    if let threshold = bulkWriteThreshold, work.count >= threshold {
+      var err: Int32 = 0
+      window = WriteWindow.open(work.map { ($0.address, $0.expectedBytes.count) }, error: &err)
+    }
+    defer { window?.close() }
+    func put(_ b: InstructionBytes, _ range: Range<Int>, at address: UInt) throws(TextPokeError) {
+      if let w = window { w.store(b, range, at: address) } else { try write(b, range, at: address) }
+    }
+    let int3 = InstructionBytes(byte: X86Instruction.int3)
     var written: [(TextPatch, Int)] = []  // for rollback: bytes changed so far
+    written.reserveCapacity(work.count)
     do {
       for p in work {
-        try write([X86Instruction.int3], at: p.address)
+        try put(int3, 0..<1, at: p.address)
         written.append((p, 1))
       }
       try sync()
       runBatchHooks()
       var anyTail = false
-      for (i, p) in work.enumerated() where p.expected.count > 1 && p.expected[1...] != p.replacement[1...] {
-        try write(Array(p.replacement[1...]), at: p.address + 1)
-        written[i].1 = p.expected.count
+      for (i, p) in work.enumerated() where p.expectedBytes.count > 1 && !p.expectedBytes.sameTail(from: 1, as: p.replacementBytes) {
+        try put(p.replacementBytes, 1..<p.replacementBytes.count, at: p.address + 1)
+        written[i].1 = p.expectedBytes.count
         anyTail = true
       }
       if anyTail { try sync() }
-      for p in work { try write([p.replacement[0]], at: p.address) }
+      for p in work { try put(p.replacementBytes, 0..<1, at: p.address) }
       try sync()
     } catch {
+      window?.close()
+      window = nil
       rollback(written)
       retireWaits += tp_batch_retire()
       throw error
     }
+    if window != nil { windowBatches += 1 }
     let waits = tp_batch_retire()
     retireWaits += waits
     batches += 1
     sitesPatched += UInt64(work.count)
     lastProtocol = .int3
     return TextPokeBatchReport(sitesWritten: work.count, syncs: Int(syncs - syncsBefore), retireWaits: waits, protocol: .int3, coreSync: coreSync ?? .membarrier)
+  }
+
+  /// The self-loop protocol, for when no int3 may be written (a debugger
+  /// would stop on it, a thread that blocks SIGTRAP would die of it), after
+  /// HotSpot's way of patching a call in place:
+  ///
+  /// 1. over the first two bytes of every site, `jmp .` (EB FE), one 2-byte
+  ///    store each; sync. A thread that reaches a site now loops there; one
+  ///    that was executing the old instruction has finished it (the sync).
+  /// 2. the tail of every site (nobody can execute it: threads stop at the
+  ///    loop, and nothing jumps into the middle of an instruction); sync,
+  ///    so that every core fetches the complete new tail.
+  /// 3. the new first two bytes of every site, one 2-byte store each: a
+  ///    looping thread fetches either the loop again or the complete new
+  ///    instruction; sync, so that none still sees the loop.
+  ///
+  /// The 2-byte stores must be seen whole by instruction fetch: x86
+  /// guarantees that for a store that does not cross a cache line. A site
+  /// whose first two bytes straddle one (1 site in 64) cannot be patched
+  /// this way; the batch then parks instead (returns nil). The stores are
+  /// user stores through a write window (the pages are writable and
+  /// executable for the batch's duration, µs): under MDWE, which refuses
+  /// that, it returns nil too. No signal is sent to anyone, so this works
+  /// where parking cannot (threads that block SIGURG) and does not make
+  /// every thread of a busy process wait for a CPU. Looping threads spin
+  /// for as long as the batch takes (three syncs and the stores).
+  /// Model-checked in Model/selfloop.pml.
+  private func runSelfLoop(_ work: [TextPatch]) throws(TextPokeError) -> TextPokeBatchReport? {
+    guard work.allSatisfy({ $0.expectedBytes.count == 1 || $0.address & 63 != 63 }) else { return nil }
+    var err: Int32 = 0
+    guard var window = WriteWindow.open(work.map { ($0.address, $0.expectedBytes.count) }, error: &err) else { return nil }
+    defer { window.close() }
+    let syncsBefore = syncs
+    let loop: [UInt8] = [0xEB, 0xFE]
+    var looped: [TextPatch] = []
+    do {
+      for p in work where p.expectedBytes.count > 1 {
+        window.store(loop, at: p.address)
+        looped.append(p)
+      }
+      try sync()
+      runBatchHooks()
+      var anyTail = false
+      for p in work where p.expectedBytes.count > 2 && !p.expectedBytes.sameTail(from: 2, as: p.replacementBytes) {
+        window.store(p.replacementBytes, 2..<p.replacementBytes.count, at: p.address + 2)
+        anyTail = true
+      }
+      if anyTail { try sync() }
+      for p in work { window.store(p.replacementBytes, 0..<min(2, p.replacementBytes.count), at: p.address) }
+      try sync()
+    } catch {
+      // Only a signal-based sync can fail. Put the old instructions back
+      // the same way (the loops are still in place over every site that
+      // has one): tails, sync, heads, sync. A failure here would leave
+      // text half-patched, so it stops.
+      for p in looped where p.expectedBytes.count > 2 { window.store(p.expectedBytes, 2..<p.expectedBytes.count, at: p.address + 2) }
+      do { try sync() } catch { fatalError("TextPoke: a self-loop batch failed and could not be undone (\(error))") }
+      for p in looped { window.store(p.expectedBytes, 0..<2, at: p.address) }
+      do { try sync() } catch { fatalError("TextPoke: a self-loop batch failed and could not be undone (\(error))") }
+      throw error
+    }
+    batches += 1
+    selfLoopBatches += 1
+    sitesPatched += UInt64(work.count)
+    lastProtocol = .selfLoop
+    return TextPokeBatchReport(sitesWritten: work.count, syncs: Int(syncs - syncsBefore), retireWaits: 0, protocol: .selfLoop, coreSync: coreSync ?? .membarrier)
   }
 
   /// The parked protocol: every other thread waits in a signal handler
@@ -300,6 +408,15 @@ final class Engine: @unchecked Sendable {
         if underValgrind { return nil }
         let scan = ProcessScan.settled(faults)
         guard (scan.int3Hazard && !faults.contains(.neverPark)) || faults.contains(.alwaysPark) else { return nil }
+        // The self-loop protocol needs a write window (refused under MDWE).
+        if !faults.contains(.alwaysPark) && !faults.contains(.neverSelfLoop) {
+          let f: @convention(c) () -> Int = tp_gettid
+          var err: Int32 = 0
+          if var w = WriteWindow.open([(unsafeBitCast(f, to: UInt.self), 2)], error: &err) {
+            w.close()
+            return nil
+          }
+        }
         if let t = scan.unparkable.first { return Self.unparkableMessage(scan, t) }
         if writer?.procSelfMemFD == nil {
           return "the parked protocol (needed while \(Self.parkReason(scan))) writes through /proc/self/mem, which is not usable here"
@@ -319,8 +436,9 @@ final class Engine: @unchecked Sendable {
     return "forced by fault injection"
   }
 
-  private func write(_ bytes: [UInt8], at address: UInt) throws(TextPokeError) {
-    let e = writer!.write(bytes, at: address)
+  /// Writes bytes `range` of `b` at `address` through the writer.
+  private func write(_ b: InstructionBytes, _ range: Range<Int>, at address: UInt) throws(TextPokeError) {
+    let e = try b.withBytes(range) { (raw) throws(TextPokeError) in writer!.write(raw, at: address) }
     if e != 0 {
       throw .writerUnavailable(reason: "write at \(CodeLocation(address)) failed: \(String(cString: strerror(e)))")
     }
@@ -344,9 +462,9 @@ final class Engine: @unchecked Sendable {
   /// complete). A failure here would leave text half-patched, so it stops.
   private func rollback(_ written: [(TextPatch, Int)]) {
     do {
-      for (p, n) in written where n > 1 { try write(Array(p.expected[1..<n]), at: p.address + 1) }
+      for (p, n) in written where n > 1 { try write(p.expectedBytes, 1..<n, at: p.address + 1) }
       try sync()
-      for (p, _) in written { try write([p.expected[0]], at: p.address) }
+      for (p, _) in written { try write(p.expectedBytes, 0..<1, at: p.address) }
       try sync()
     } catch {
       fatalError("TextPoke: a batch failed and could not be rolled back (\(error)); the text would stay half-patched")

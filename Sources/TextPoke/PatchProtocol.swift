@@ -1,5 +1,5 @@
 /// How a batch was applied.
-public enum PatchProtocol: String, Sendable, CustomStringConvertible {
+public enum PatchProtocol: String, Sendable, CustomStringConvertible, Codable {
   /// int3 on every site, three syncs, a trap handler for threads that hit
   /// a site meanwhile. Other threads never stop.
   case int3
@@ -7,6 +7,11 @@ public enum PatchProtocol: String, Sendable, CustomStringConvertible {
   /// instructions are written, then released. No int3. Used while a
   /// debugger is attached or a thread blocks SIGTRAP.
   case parked
+  /// Also for a debugger or a SIGTRAP-blocking thread, without any signal:
+  /// `jmp .` over each site's first two bytes, sync, the tail, sync, the
+  /// new first two bytes, sync (HotSpot's way). Threads that reach a site
+  /// meanwhile loop there for the batch's few microseconds.
+  case selfLoop = "self-loop"
   /// Under valgrind: whole instructions written in one block of stores
   /// (valgrind runs one thread at a time and switches only between
   /// blocks), then valgrind's translations of them discarded. No int3,
@@ -55,4 +60,11 @@ public struct TextPokeFaults: OptionSet, Sendable {
   /// Valgrind goes unnoticed: the engine patches as on a real CPU, which
   /// valgrind's stale translations make a silent no-op (or a crash).
   public static let ignoreValgrind = TextPokeFaults(rawValue: 128)
+  /// Every batch scans every thread, as the first design did (for
+  /// measuring what the hazard monitor saves, and for tests that must see
+  /// a mask change at once).
+  public static let freshScans = TextPokeFaults(rawValue: 256)
+  /// Hazards park threads instead of using the self-loop protocol (to
+  /// test and measure parking).
+  public static let neverSelfLoop = TextPokeFaults(rawValue: 512)
 }

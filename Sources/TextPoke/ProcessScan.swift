@@ -32,8 +32,13 @@ struct ProcessScan {
 
   /// Threads that can be neither trapped nor parked while there is an int3
   /// hazard: they block SIGURG (the parking signal) too.
+  /// A thread still inside our own parking handler (released by the last
+  /// rendezvous, not yet returned) shows the handler's mask, SIGURG
+  /// blocked: it is not one of them.
   var unparkable: [ThreadInfo] {
-    threads.filter { $0.blocks(SIGURG) && ((tracer?.stopsOnSigtrap ?? false) || $0.blocks(SIGTRAP)) }
+    threads.filter {
+      $0.blocks(SIGURG) && ((tracer?.stopsOnSigtrap ?? false) || $0.blocks(SIGTRAP)) && tp_rendezvous_is_inside($0.tid) == 0
+    }
   }
 
   /// A scan in which no thread blocks signals only transiently, looked at
@@ -57,6 +62,14 @@ struct ProcessScan {
       tries += 1
     }
     return scan
+  }
+
+  /// The tracer and the number of threads: one read of /proc/self/status.
+  static func cheap() -> (tracer: Tracer?, threads: Int) {
+    var buf = [UInt8](repeating: 0, count: 4096)
+    let tracerPid = Int(field("TracerPid", in: "/proc/self/status", &buf) ?? "0") ?? 0
+    let n = Int(field("Threads", in: "", &buf, reread: false) ?? "0") ?? 0
+    return (tracerPid == 0 ? nil : Tracer(pid: tracerPid), n)
   }
 
   static func now() -> ProcessScan {

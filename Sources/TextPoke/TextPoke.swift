@@ -102,6 +102,27 @@ public enum TextPoke {
     Engine.shared.lock.unlock()
   }
 
+  /// Batches of at least this many sites are written with user stores
+  /// through a write window (the pages are made writable, still
+  /// executable, for the batch's duration: tens of microseconds for 10,000
+  /// sites), instead of three `/proc/self/mem` writes per site (about
+  /// 1.7 µs each). nil, the default, keeps W^X: nothing is ever mapped
+  /// writable and executable. Where the window is refused (MDWE), batches
+  /// use /proc/self/mem whatever this says. Also set at start-up by
+  /// `JUMPLABEL_WRITE_WINDOW_SITES=N`.
+  public static var bulkWriteThreshold: Int? {
+    get {
+      let nested = ThreadMarks.add(ThreadMarks.engine)
+      defer { if !nested { ThreadMarks.leave(ThreadMarks.engine) } }
+      return (try? Engine.shared.lock.withLock { () throws(TextPokeError) in Engine.shared.bulkWriteThreshold }) ?? nil
+    }
+    set {
+      let nested = ThreadMarks.add(ThreadMarks.engine)
+      defer { if !nested { ThreadMarks.leave(ThreadMarks.engine) } }
+      _ = try? Engine.shared.lock.withLock { () throws(TextPokeError) in Engine.shared.bulkWriteThreshold = newValue.flatMap { $0 > 0 ? $0 : nil } }
+    }
+  }
+
   /// Installs the engine's `pthread_atfork` handlers now (they are also
   /// installed at the engine's first use). A client with its own lock that
   /// is taken before the patch lock calls this before registering its own
@@ -181,4 +202,8 @@ public struct TextPokeStatistics: Sendable, Equatable {
   public var coreSync: CoreSyncMethod?
   /// The protocol of the last batch.
   public var lastProtocol: PatchProtocol?
+  /// Batches applied with the self-loop protocol (a hazard, no signal).
+  public var selfLoopBatches: UInt64 = 0
+  /// int3 batches written through a write window (`bulkWriteThreshold`).
+  public var writeWindowBatches: UInt64 = 0
 }

@@ -17,7 +17,7 @@ public enum TextPokeError: Error, Sendable, Equatable, CustomStringConvertible {
   case reentrantPatch
   /// Other threads could not be parked or synchronised with a signal.
   case threadsUnresponsive(detail: String)
-  /// More distinct sites than the trap handler's address set can hold.
+  /// The trap handler's address set could not grow (out of memory).
   case tooManySites(limit: Int)
 
   public var description: String {
@@ -39,7 +39,7 @@ public enum TextPokeError: Error, Sendable, Equatable, CustomStringConvertible {
     case let .threadsUnresponsive(detail):
       return detail
     case let .tooManySites(limit):
-      return "more than \(limit) distinct patch sites in one process"
+      return "cannot record more patch sites than \(limit): out of memory"
     }
   }
 }

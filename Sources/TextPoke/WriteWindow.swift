@@ -29,13 +29,14 @@ struct WriteWindow {
       while p <= last { pages.insert(p); p += page }
     }
     let sorted = pages.sorted()
-    guard let prots = MemoryMaps.protections(of: sorted) else {
+    var prots = [Int32](repeating: -1, count: sorted.count)
+    guard tp_maps_protections(sorted, sorted.count, &prots) == 0 else {
       error = EFAULT
       return nil
     }
     var w = WriteWindow()
-    for p in sorted {
-      let prot = prots[p]!
+    for (i, p) in sorted.enumerated() {
+      let prot = prots[i]
       if let last = w.runs.last, last.prot == prot, last.start + UInt(last.length) == p {
         w.runs[w.runs.count - 1] = Run(start: last.start, length: last.length + Int(page), prot: prot)
       } else {
@@ -58,6 +59,13 @@ struct WriteWindow {
   /// range must lie in the window.
   func store(_ bytes: [UInt8], at address: UInt) {
     bytes.withUnsafeBufferPointer { tp_store_exact(address, $0.baseAddress, $0.count) }
+  }
+
+  /// Writes bytes `range` of `b` at `address` (one block of stores).
+  func store(_ b: InstructionBytes, _ range: Range<Int>, at address: UInt) {
+    try? b.withBytes(range) { (raw) throws(TextPokeError) in
+      tp_store_exact(address, raw.bindMemory(to: UInt8.self).baseAddress, raw.count)
+    }
   }
 
   /// Puts every page back as it was.

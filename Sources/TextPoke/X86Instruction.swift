@@ -42,6 +42,26 @@ public enum X86Instruction {
     }
   }
 
+  /// The NOP encodings of `isNop`, inline.
+  static let nops: Set<InstructionBytes> = [
+    [0x90], [0x66, 0x90], [0x0F, 0x1F, 0x00], [0x0F, 0x1F, 0x40, 0x00], [0x0F, 0x1F, 0x44, 0x00, 0x00],
+    [0x66, 0x0F, 0x1F, 0x44, 0x00, 0x00], [0x0F, 0x1F, 0x80, 0x00, 0x00, 0x00, 0x00],
+    [0x0F, 0x1F, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00], [0x66, 0x0F, 0x1F, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
+  ].reduce(into: Set<InstructionBytes>()) { $0.insert(InstructionBytes($1)) }
+
+  /// `emulatedResume(of:at:)` for inline bytes, without allocating.
+  public static func emulatedResume(of b: InstructionBytes, at address: UInt) -> UInt? {
+    if b.count == 5, b[0] == 0xE9 {
+      let rel = UInt32(b[1]) | UInt32(b[2]) << 8 | UInt32(b[3]) << 16 | UInt32(b[4]) << 24
+      return UInt(bitPattern: Int(bitPattern: address &+ 5) &+ Int(Int32(bitPattern: rel)))
+    }
+    if b.count == 2, b[0] == 0xEB {
+      return UInt(bitPattern: Int(bitPattern: address &+ 2) &+ Int(Int8(bitPattern: b[1])))
+    }
+    if b.count <= 9, nops.contains(b) { return address &+ UInt(b.count) }
+    return nil
+  }
+
   /// Where a thread that traps at `address` continues if the trap handler
   /// emulates `bytes` instead of executing them: a jump's target, or the
   /// instruction after a NOP. Nil when the instruction cannot be emulated

@@ -6,5 +6,5 @@ struct JumpLabelCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "jumplabel",
     abstract: "Static keys for Swift: live code patching with the int3 + core-sync protocol.",
-    subcommands: [CtlCommand.self, StressCommand.self, StressWorkerCommand.self])
+    subcommands: [CtlCommand.self, StressCommand.self, StressWorkerCommand.self, BenchCommand.self])
 }

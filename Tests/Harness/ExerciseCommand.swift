@@ -20,6 +20,7 @@ struct ExerciseCommand: ParsableCommand {
   enum Fault: String, ExpressibleByArgument {
     case noMembarrier = "no-membarrier", noProcMem = "no-proc-mem", alwaysPark = "always-park", neverPark = "never-park"
     case tracersStop = "tracers-stop", unsettledScans = "unsettled-scans", ignoreValgrind = "ignore-valgrind"
+    case neverSelfLoop = "never-self-loop", freshScans = "fresh-scans"
   }
 
   @Option var toggles = 2000
@@ -48,6 +49,8 @@ struct ExerciseCommand: ParsableCommand {
       case .tracersStop: f.insert(.tracersStopOnSigtrap)
       case .unsettledScans: f.insert(.unsettledScans)
       case .ignoreValgrind: f.insert(.ignoreValgrind)
+      case .neverSelfLoop: f.insert(.neverSelfLoop)
+      case .freshScans: f.insert(.freshScans)
       }
     }
     TextPoke._injectFaults(f)
@@ -79,7 +82,7 @@ struct ExerciseCommand: ParsableCommand {
     }
     let s = TextPoke.statistics
     var line = "exercise: toggles=\(r.toggles) dispatchThreads=\(dispatch.threadsSeen) violations=\(r.violations) checked=\(r.checkedExecutions) wrong=\(r.sitesWrong)"
-    line += " batches=\(s.batches) parked=\(s.parkedBatches) coreSync=\(s.coreSync.map { "\($0)" } ?? "-") protocol=\(s.lastProtocol.map { "\($0)" } ?? "-") writer=\(s.writer.map { "\($0)" } ?? "-")"
+    line += " batches=\(s.batches) parked=\(s.parkedBatches) selfLoop=\(s.selfLoopBatches) coreSync=\(s.coreSync.map { "\($0)" } ?? "-") protocol=\(s.lastProtocol.map { "\($0)" } ?? "-") writer=\(s.writer.map { "\($0)" } ?? "-")"
     line += " traps=\(s.trapsEmulated) foreign=\(s.foreignTraps) pages=\(sitePageProtections())"
     var ok = r.verdict == "PASS" && r.toggles == toggles
     if foreignTrap {

@@ -35,6 +35,20 @@ import Testing
     check(false)
   }
 
+  /// No site's first two bytes straddle a cache line (the site header
+  /// pads when needed), so the self-loop protocol can always be used.
+  @Test(.enabled(if: Fixture.compiledWithSites, "debug builds have no NOP sites; run `swift test -c release`"))
+  func noSiteStraddlesACacheLine() throws {
+    var n = 0
+    for k in StaticKeys.list() {
+      for s in try StaticKeys.sites(named: k.name) {
+        #expect(s.address & 63 != 63, "\(s)")
+        n += 1
+      }
+    }
+    #expect(n > 20)
+  }
+
   @Test(.enabled(if: Fixture.compiledWithSites, "debug builds have no NOP sites; run `swift test -c release`"))
   func defaultTrueUnlikelyStartsAsJump() throws {
     _ = Fixture.trueUnlikely()

@@ -18,10 +18,14 @@ import Testing
   }
 
   @Test(.enabled(if: Fixture.compiledWithSites, Comment(rawValue: releaseOnly)))
-  func threadBlockingSigtrapIsPatchedByParking() throws {
+  func threadBlockingSigtrapIsPatchedWithoutInt3() throws {
+    // The self-loop protocol (no int3, no signal).
     let r = try Self.exercise(["--block-sigtrap-thread", "--toggles", "500"])
     #expect(r.status == 0 && !r.signalled, "\(r.stdout)\(r.stderr)")
-    #expect(r.stdout.contains("parked=500") && r.stdout.contains(" ok"), "\(r.stdout)")
+    #expect(r.stdout.contains("selfLoop=500") && r.stdout.contains("violations=0") && r.stdout.contains(" ok"), "\(r.stdout)")
+    // Parking, where the self-loop is not allowed (here: forbidden).
+    let parked = try Self.exercise(["--block-sigtrap-thread", "--toggles", "500", "--fault", "never-self-loop"])
+    #expect(parked.status == 0 && parked.stdout.contains("parked=500") && parked.stdout.contains(" ok"), "\(parked.stdout)\(parked.stderr)")
     // Negative control: int3 anyway, and the kernel kills the process even
     // though a SIGTRAP handler is installed.
     let bad = try Self.exercise(["--block-sigtrap-thread", "--fault", "never-park"], env: ["SWIFT_BACKTRACE": "enable=no"])
@@ -39,7 +43,10 @@ import Testing
     let r = try Self.run(gdb, args)
     #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
     #expect(r.stdout.contains("exited normally"), "\(r.stdout)")
-    #expect(r.stdout.contains("parked=300") && r.stdout.contains(" ok"), "\(r.stdout)")
+    #expect(r.stdout.contains("selfLoop=300") && r.stdout.contains(" ok"), "\(r.stdout)")
+    // Parking under gdb (the fallback): gdb passes SIGURG silently.
+    let parked = try Self.run(gdb, args + ["--fault", "never-self-loop"])
+    #expect(parked.status == 0 && parked.stdout.contains("parked=300") && parked.stdout.contains(" ok"), "\(parked.stdout)")
     // Negative control: int3 under gdb. gdb stops on a SIGTRAP it does not
     // own and the run does not complete.
     let bad = try Self.run(gdb, args + ["--fault", "never-park"])
@@ -105,10 +112,13 @@ import Testing
     guard let r = try Self.underStrace(["--toggles", "300", "--threads", "1", "--dispatch-threads", "2"]) else { return }
     #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
     #expect(r.stdout.contains("toggles=300 dispatchThreads=2 ") && r.stdout.contains(" parked=0 ") && r.stdout.contains(" ok"), "\(r.stdout)")
-    // Negative control: counted as a debugger, strace makes the engine
-    // park, which Dispatch threads make impossible: refused before any
-    // toggle, and patchingProblem() says why.
-    guard let bad = try Self.underStrace(["--toggles", "300", "--threads", "1", "--dispatch-threads", "2", "--fault", "tracers-stop"]) else { return }
+    // Counted as a debugger, strace makes the engine avoid int3: the
+    // self-loop protocol works with Dispatch threads (no signal at all).
+    guard let loop = try Self.underStrace(["--toggles", "300", "--threads", "1", "--dispatch-threads", "2", "--fault", "tracers-stop"]) else { return }
+    #expect(loop.status == 0 && loop.stdout.contains("selfLoop=300") && loop.stdout.contains(" ok"), "\(loop.stdout)\(loop.stderr)")
+    // Negative control: parking instead, which Dispatch threads make
+    // impossible: refused before any toggle, and patchingProblem() says why.
+    guard let bad = try Self.underStrace(["--toggles", "300", "--threads", "1", "--dispatch-threads", "2", "--fault", "tracers-stop", "--fault", "never-self-loop"]) else { return }
     #expect(bad.status == 3, "\(bad.stdout)\(bad.stderr)")
     #expect(bad.stdout.contains("refused: cannot patch while a debugger, strace (pid ") && bad.stdout.contains("blocks SIGURG"), "\(bad.stdout)")
   }
@@ -121,12 +131,12 @@ import Testing
   @Test(.enabled(if: Fixture.compiledWithSites, Comment(rawValue: HardeningTests.releaseOnly)),
         .enabled(if: TestRequirements.shouldRun(needing: "strace"), Comment(rawValue: missing)))
   func parkingIsNotRefusedBecauseOfOurOwnHandler() throws {
-    guard let r = try Self.underStrace(["--toggles", "1000", "--threads", "2", "--fault", "tracers-stop"]) else { return }
+    guard let r = try Self.underStrace(["--toggles", "1000", "--threads", "2", "--fault", "tracers-stop", "--fault", "never-self-loop", "--fault", "fresh-scans"]) else { return }
     #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
     #expect(r.stdout.contains("toggles=1000 ") && r.stdout.contains(" parked=1000 ") && r.stdout.contains(" ok"), "\(r.stdout)")
     // Negative control: the same with scans that do not wait for our own
     // handlers' masks to go: refused, blaming one of the busy threads.
-    guard let bad = try Self.underStrace(["--toggles", "4000", "--threads", "2", "--fault", "tracers-stop", "--fault", "unsettled-scans"]) else { return }
+    guard let bad = try Self.underStrace(["--toggles", "4000", "--threads", "2", "--fault", "tracers-stop", "--fault", "never-self-loop", "--fault", "fresh-scans", "--fault", "unsettled-scans"]) else { return }
     #expect(bad.status == 1 && bad.stdout.contains("blocks SIGURG"), "the false refusal did not reproduce: \(bad.stdout)")
   }
 }

@@ -92,6 +92,12 @@ __dtrace_jumplabel_site(const void *name, long name_len, int likely, int attrs) 
       __builtin_constant_p(attrs)) {
     (void)&jl_image_hook;  // makes the compiler emit this image's hook
     __asm__ goto(
+        // A site's first two bytes never straddle a cache line: then the
+        // self-loop protocol (TextPoke) can replace them with one store that
+        // instruction fetch sees whole. Only a site that would start at the
+        // last byte of a 64-byte line needs it: one byte of padding (a
+        // 1-byte NOP), for 1 site in 64.
+        ".p2align 6, 0x90, 1\n"
         "1:\n\t"
         ".if %c[jmp]\n\t"
         ".byte 0xe9\n\t"

@@ -61,7 +61,8 @@ void tp_batch_publish(const tp_site *sites, size_t n);
 /// Returns the number of times it had to yield while waiting.
 uint64_t tp_batch_retire(void);
 
-/// Records `addr` as a patch site, forever. Returns 0, or -1 if the set is full.
+/// Records `addr` as a patch site, forever (the set grows as needed).
+/// Returns 0, or -1 if memory ran out.
 /// Single writer (the patch lock holder); the handler reads it lock-free.
 int tp_history_add(uintptr_t addr);
 
@@ -72,6 +73,9 @@ int tp_history_contains(uintptr_t addr);
 /// no thread can trap there any more, and the addresses may be reused by
 /// another image. Patch lock holder only. Returns how many were forgotten.
 size_t tp_history_forget(uintptr_t lo, uintptr_t hi);
+
+/// Slots of the current history table (it grows when 3/4 full).
+size_t tp_history_capacity(void);
 
 /// Copies the handler's counters.
 void tp_counters_read(tp_counters *out);
@@ -94,9 +98,14 @@ int tp_rendezvous_install(void);
 /// Allocates nothing and takes no lock. Patch lock held.
 long tp_rendezvous_begin(int hold, int timeout_ms);
 
-/// Releases parked threads (each serialises before it returns to its code)
-/// and waits until they have left the handler.
+/// Releases parked threads (each serialises before it returns to its
+/// code). Does not wait for them to leave the handler.
 void tp_rendezvous_end(void);
+
+/// 1 if thread `tid` is inside the rendezvous handler of the last
+/// rendezvous (released or not, it has not finished the handler yet): its
+/// signal mask is the handler's, which blocks SIGURG, until it returns.
+int tp_rendezvous_is_inside(long tid);
 
 /// pwrite(2) of each write through `fd` (/proc/self/mem). 0 or errno.
 /// No allocation: usable while other threads are parked.
@@ -127,6 +136,11 @@ void tp_valgrind_discard(uintptr_t addr, size_t len);
 /// Writes `len` (1...15) bytes at `dst` with stores in one straight-line
 /// block. The page must be writable.
 void tp_store_exact(uintptr_t dst, const uint8_t *src, size_t len);
+
+/// The PROT_* bits of the mapping of each page in `pages` (sorted, page
+/// aligned), into `prots`. 0, or -1 if a page is in no mapping or the maps
+/// file cannot be read.
+int tp_maps_protections(const uintptr_t *pages, size_t n, int *prots);
 
 /// membarrier(2). Returns the syscall result, or -1 with errno set.
 long tp_membarrier(int cmd, unsigned int flags, int cpu_id);

@@ -1,6 +1,7 @@
 import CJumpLabel
 import CJumpLabelSite
 import Glibc
+import TextPoke
 
 /// One branch site read from an image's `jumplabel_sites` table.
 struct SiteEntry: Sendable, Hashable {
@@ -19,6 +20,8 @@ struct SiteEntry: Sendable, Hashable {
   let declaredDefault: Bool
   /// The site is a tracepoint's.
   let isTracepoint: Bool
+  /// Its `jmp rel32`, made once when the table is read.
+  let jmp: InstructionBytes
   /// The image that holds the site.
   let image: String
   /// Start of the image's table: identifies the image while it is loaded.
@@ -26,13 +29,19 @@ struct SiteEntry: Sendable, Hashable {
 
   /// The instruction this site must hold when its key is `enabled`.
   /// The kernel's rule: NOP iff enabled == likely.
-  func instruction(enabled: Bool) -> [UInt8] {
-    if enabled == likely { return StaticKeySite.nop5 }
-    return StaticKeySite.jmp32(from: code, to: target)
-  }
+  func instruction(enabled: Bool) -> [UInt8] { bytes(enabled: enabled).array }
+
+  /// The same, inline (no allocation).
+  func bytes(enabled: Bool) -> InstructionBytes { enabled == likely ? SiteEntry.nop5 : jmp }
+
+  /// The NOP, inline.
+  static let nop5 = InstructionBytes(StaticKeySite.nop5)
 
   /// The instruction the compiler emitted: the one for the declared default.
   var initialInstruction: [UInt8] { instruction(enabled: declaredDefault) }
+
+  /// The same, inline.
+  var initialBytes: InstructionBytes { bytes(enabled: declaredDefault) }
 }
 
 /// The site table of one loaded image, copied out of it: nothing reads the
@@ -192,6 +201,7 @@ enum SiteTable {
         likely: e.flags & UInt64(JL_FLAG_LIKELY) != 0,
         declaredDefault: e.flags & UInt64(JL_FLAG_DEFAULT) != 0,
         isTracepoint: e.flags & UInt64(JL_FLAG_TRACEPOINT) != 0,
+        jmp: InstructionBytes(StaticKeySite.jmp32(from: code, to: target)),
         image: image, table: start))
       p += stride
     }

@@ -1,0 +1,43 @@
+// swift-tools-version: 6.1
+// Benchmarks for JumpLabel, kept in their own package so that the benchmark
+// harness and its dependencies never become dependencies of the library.
+import PackageDescription
+
+let package = Package(
+  name: "JumpLabelBenchmarks",
+  platforms: [.macOS(.v15)],
+  dependencies: [
+    // The library itself, from the folder above (package identity "main").
+    .package(path: ".."),
+    // Only the malloc interposer trait: the runtime interposer the default
+    // traits add on Swift 6.3 is not needed for these metrics.
+    .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+  ],
+  targets: [
+    // The code under measurement: one non-inlined function per variant,
+    // shared by the benchmark and by the instruction-count executable so
+    // that both measure the same machine code.
+    .target(
+      name: "PerCallSubjects",
+      dependencies: [
+        .product(name: "JumpLabel", package: "main"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
+    // Wall clock, CPU time and mallocs per call (package-benchmark).
+    .executableTarget(
+      name: "PerCallCosts",
+      dependencies: [
+        "PerCallSubjects",
+        .product(name: "Benchmark", package: "benchmark"),
+      ],
+      path: "Benchmarks/PerCallCosts",
+      plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
+    // A plain executable that runs one variant N times, for callgrind
+    // (Scripts/instruction-counts). No benchmark harness, no interposer.
+    .executableTarget(
+      name: "InstructionCounts",
+      dependencies: ["PerCallSubjects"]),
+  ],
+  swiftLanguageModes: [.v6]
+)

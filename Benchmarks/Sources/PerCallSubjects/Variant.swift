@@ -1,0 +1,103 @@
+import JumpLabel
+import Logging
+import Synchronization
+import Tracepoints
+
+/// The checks whose per-call cost is measured, by the names the
+/// `InstructionCounts` executable and Scripts/instruction-counts use.
+public enum Variant: String, CaseIterable, Sendable {
+  /// ``disabledKeySite()``
+  case disabledKey = "disabled-key"
+  /// ``enabledKeySite()``
+  case enabledKey = "enabled-key"
+  /// ``globalBoolCheck()``
+  case globalBool = "global-bool"
+  /// ``atomicRelaxedCheck()``
+  case atomicRelaxed = "atomic-relaxed"
+  /// ``swiftLogTrace(_:)``
+  case swiftLogTrace = "swift-log-trace"
+  /// ``optionalHookCall()``
+  case optionalHook = "optional-hook"
+  /// ``fallbackRead()``
+  case fallbackRead = "fallback-read"
+  /// ``emptyCall()``
+  case emptyCall = "empty-call"
+  /// ``tracepointRingEmit()``
+  case tracepointRing = "tracepoint-ring"
+  /// ``tracepointDisabledEmit()``
+  case tracepointDisabled = "tracepoint-disabled"
+
+  /// One line on what the variant's function does per call.
+  public var summary: String {
+    switch self {
+    case .disabledKey: "disabled static-key site (NOP)"
+    case .enabledKey: "enabled static-key site (JMP + guarded call)"
+    case .globalBool: "plain global Bool (load, test, branch)"
+    case .atomicRelaxed: "Atomic<Bool>.load(.relaxed)"
+    case .swiftLogTrace: "swift-log trace below level (.info)"
+    case .optionalHook: "optional closure hook, nil"
+    case .fallbackRead: "static key through opaque(): runtime fallback read"
+    case .emptyCall: "empty non-inlined call (floor)"
+    case .tracepointRing: "tracepoint emit into RingBufferSink"
+    case .tracepointDisabled: "tracepoint emit, never attached (NOP)"
+    }
+  }
+}
+
+/// One-time preparation of the variants: keys to enable, sinks to attach.
+public enum PerCallSetup {
+  /// The ring buffer attached to ``Tracepoint/benchRing`` and its probe,
+  /// kept for the life of the process.
+  private static let attachedRing = Mutex<(RingBufferSink, ProbeHandle)?>(nil)
+
+  /// Prepares `variant`: enables the enabled key, attaches the ring buffer
+  /// sink (once; later calls change nothing), and makes one warm-up call so
+  /// that first-call work (a fallback cache fill, lazy globals) happens
+  /// before any measurement.
+  public static func prepare(_ variant: Variant, logger: Logger) throws {
+    switch variant {
+    case .enabledKey:
+      try StaticKey.benchEnabled.enable()
+    case .tracepointRing:
+      try attachedRing.withLock { state in
+        if state == nil {
+          let ring = try RingBufferSink(capacity: 1 << 16, payloadCapacity: 64)
+          state = (ring, try Tracepoint.benchRing.attach(ring))
+        }
+      }
+    default:
+      break
+    }
+    callOnce(variant, logger: logger)
+  }
+
+  /// Events the ring buffer has taken so far (0 before it is attached).
+  public static var ringWritten: Int {
+    attachedRing.withLock { $0?.0.written ?? 0 }
+  }
+
+  /// A logger at level `.info` with swift-log's default handler (a
+  /// `StreamLogHandler` on standard output unless the process bootstrapped
+  /// another one), so that `trace` is below its level.
+  public static func makeLogger() -> Logger {
+    var logger = Logger(label: "jumplabel.benchmarks")
+    logger.logLevel = .info
+    return logger
+  }
+
+  /// Calls `variant`'s function once (outside of any measured loop).
+  public static func callOnce(_ variant: Variant, logger: Logger) {
+    switch variant {
+    case .disabledKey: disabledKeySite()
+    case .enabledKey: enabledKeySite()
+    case .globalBool: globalBoolCheck()
+    case .atomicRelaxed: atomicRelaxedCheck()
+    case .swiftLogTrace: swiftLogTrace(logger)
+    case .optionalHook: optionalHookCall()
+    case .fallbackRead: fallbackRead()
+    case .emptyCall: emptyCall()
+    case .tracepointRing: tracepointRingEmit()
+    case .tracepointDisabled: tracepointDisabledEmit()
+    }
+  }
+}
