@@ -41,6 +41,12 @@ final class FallbackCache: Sendable {
     return shared.cachedRecord(for: key)
   }
 
+  /// `readCached` on the shared cache if it exists (never waits).
+  static func readIfReady(_ key: StaticKey, tracepoint: Bool, optimizedFrom dso: UnsafeRawPointer? = nil) -> Bool? {
+    guard jl_fallback_cache_ready() != 0 else { return nil }
+    return shared.readCached(key, tracepoint: tracepoint, optimizedFrom: dso)
+  }
+
   private final class Entry: Sendable {
     let pointer: UInt
     let length: Int
@@ -65,16 +71,60 @@ final class FallbackCache: Sendable {
     }
   }
 
-  private final class Slot: Sendable {
-    let entry = AtomicLazyReference<Entry>()
+  /// Each slot holds the address of an immortal entry, set once, 0 while
+  /// empty. Plain atomics, not AtomicLazyReference: its generic operations
+  /// are called unspecialised from the Synchronization library, which made
+  /// a cached fallback read cost about 900 instructions; these inline, and
+  /// a hit retains nothing.
+  private final class Slots: @unchecked Sendable {
+    // @unchecked: every slot is an atomic.
+    let base: UnsafeMutablePointer<Atomic<UInt>>
+    init(_ n: Int) {
+      base = .allocate(capacity: n)
+      for i in 0..<n { (base + i).initialize(to: Atomic(0)) }
+    }
+
+    /// The entry in slot `i`, unretained (entries are immortal).
+    func load(_ i: Int) -> Unmanaged<Entry>? {
+      let v = base[i].load(ordering: .acquiring)
+      return v == 0 ? nil : Unmanaged<Entry>.fromOpaque(UnsafeRawPointer(bitPattern: v)!)
+    }
+
+    /// Sets slot `i` to `e` if empty; returns what the slot holds.
+    func storeIfNil(_ i: Int, _ e: Entry) -> Entry {
+      let v = UInt(bitPattern: Unmanaged.passRetained(e).toOpaque())  // immortal from now on
+      let (done, found) = base[i].compareExchange(expected: 0, desired: v, ordering: .acquiringAndReleasing)
+      if done { return e }
+      Unmanaged<Entry>.fromOpaque(UnsafeRawPointer(bitPattern: v)!).release()
+      return Unmanaged<Entry>.fromOpaque(UnsafeRawPointer(bitPattern: found)!).takeUnretainedValue()
+    }
   }
 
   private static let bits = 12
   private static let probes = 32
-  private let slots: [Slot]
+  private let slots = Slots(1 << FallbackCache.bits)
 
-  private init() {
-    slots = (0..<(1 << Self.bits)).map { _ in Slot() }
+  private init() {}
+
+  /// The fallback read of `key` if its literal is cached: counts the hit
+  /// (and, from optimised code, the image), returns the state. Nil if not
+  /// cached. No lock, no allocation, no retain.
+  func readCached(_ key: StaticKey, tracepoint: Bool, optimizedFrom dso: UnsafeRawPointer?) -> Bool? {
+    guard key.name.hasPointerRepresentation else { return nil }
+    let pointer = UInt(bitPattern: key.name.utf8Start)
+    let length = key.name.utf8CodeUnitCount
+    let mask = (1 << Self.bits) - 1
+    var i = slotIndex(pointer)
+    for _ in 0..<Self.probes {
+      guard let u = slots.load(i) else { return nil }
+      let r: Bool? = u._withUnsafeGuaranteedRef { e in
+        guard e.matches(pointer, length, verifyName: false) else { return nil }
+        return e.record.readForFallback(tracepoint: tracepoint, optimizedFrom: dso)
+      }
+      if let r { return r }
+      i = (i + 1) & mask
+    }
+    return nil
   }
 
   /// The record of `key` if this literal is cached already; never creates
@@ -86,7 +136,8 @@ final class FallbackCache: Sendable {
     let mask = (1 << Self.bits) - 1
     var i = slotIndex(pointer)
     for _ in 0..<Self.probes {
-      guard let e = slots[i].entry.load() else { return nil }
+      guard let u = slots.load(i) else { return nil }
+      let e = u.takeUnretainedValue()
       if e.matches(pointer, length, verifyName: false) { return e.record }
       i = (i + 1) & mask
     }
@@ -115,11 +166,11 @@ final class FallbackCache: Sendable {
     let mask = (1 << Self.bits) - 1
     var i = slotIndex(pointer)
     for _ in 0..<Self.probes {
-      let slot = slots[i]
-      if let e = slot.entry.load() {
+      if let u = slots.load(i) {
+        let e = u.takeUnretainedValue()
         if e.pointer == pointer && e.length == length { return }
       } else {
-        let e = slot.entry.storeIfNil(Entry(pointer: pointer, length: length, record: record, unpinned: unpinned))
+        let e = slots.storeIfNil(i, Entry(pointer: pointer, length: length, record: record, unpinned: unpinned))
         if e.pointer == pointer && e.length == length { return }
       }
       i = (i + 1) & mask
@@ -138,14 +189,14 @@ final class FallbackCache: Sendable {
       return KeyRegistry.shared.recordForFallback(name: name, defaultValue: defaultValue, origin: "a read in \(image)")
     }
     for _ in 0..<Self.probes {
-      let slot = slots[i]
-      if let e = slot.entry.load() {
+      if let u = slots.load(i) {
+        let e = u.takeUnretainedValue()
         if e.matches(pointer, length, verifyName: verifyName) { return e.record }
       } else {
         let (record, registered) = lookUp()
         // A throw-away record (re-entered lookup) is never cached.
         if !registered { return record }
-        let e = slot.entry.storeIfNil(Entry(pointer: pointer, length: length, record: record, unpinned: verifyName))
+        let e = slots.storeIfNil(i, Entry(pointer: pointer, length: length, record: record, unpinned: verifyName))
         if e.matches(pointer, length, verifyName: verifyName) { return e.record }
       }
       i = (i + 1) & mask

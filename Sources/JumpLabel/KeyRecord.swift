@@ -47,6 +47,12 @@ final class KeyRecord: Sendable {
     return state
   }
 
+  /// A fallback read, from optimised code in the image of `dso` if given.
+  func readForFallback(tracepoint: Bool, optimizedFrom dso: UnsafeRawPointer?) -> Bool {
+    if let dso { noteOptimizedFallback(from: UInt(bitPattern: dso)) }
+    return readForFallback(tracepoint: tracepoint)
+  }
+
   /// A fallback read from optimised code in the image `dso` belongs to.
   func readForOptimizedFallback(from dso: UnsafeRawPointer, tracepoint: Bool = false) -> Bool {
     noteOptimizedFallback(from: UInt(bitPattern: dso))

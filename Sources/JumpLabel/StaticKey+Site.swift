@@ -46,7 +46,7 @@ extension StaticKey {
     if case let .other(remote) = ProcessRuntime.known {
       return ProcessRuntime.remoteCount(remote, self, countHit: true, optimizedFrom: dso) > 0
     }
-    if let r = FallbackCache.cachedIfReady(for: self) { return r.readForOptimizedFallback(from: dso, tracepoint: tracepoint) }
+    if let r = FallbackCache.readIfReady(self, tracepoint: tracepoint, optimizedFrom: dso) { return r }
     guard ThreadMarks.enter(ThreadMarks.client) else { return defaultValue }
     defer { ThreadMarks.leave(ThreadMarks.client) }
     if let remote = ProcessRuntime.primary {
@@ -66,7 +66,7 @@ extension StaticKey {
   @inline(never)
   public func _fallbackIsEnabled(tracepoint: Bool = false) -> Bool {
     if case let .other(remote) = ProcessRuntime.known { return ProcessRuntime.remoteCount(remote, self, countHit: true) > 0 }
-    if let r = FallbackCache.cachedIfReady(for: self) { return r.readForFallback(tracepoint: tracepoint) }
+    if let r = FallbackCache.readIfReady(self, tracepoint: tracepoint) { return r }
     guard ThreadMarks.enter(ThreadMarks.client) else { return defaultValue }
     defer { ThreadMarks.leave(ThreadMarks.client) }
     if let remote = ProcessRuntime.primary { return ProcessRuntime.remoteCount(remote, self, countHit: true) > 0 }

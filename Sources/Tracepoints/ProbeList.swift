@@ -12,33 +12,38 @@ import Synchronization
 /// emitter sees either the old array or the new one, never a half-built
 /// one. A detach then waits for a grace period before it returns and frees
 /// the old snapshot: no emitter can still be calling the removed probe.
+@usableFromInline
 final class ProbeList: @unchecked Sendable {
   // @unchecked: `current` is atomic; everything else is under `writer`,
   // except `codec`, which is set once (AtomicLazyReference).
-  let name: String
-  private let current = Atomic<UnsafeRawPointer?>(nil)
+  @usableFromInline let name: String
+  @usableFromInline let current = Atomic<UnsafeRawPointer?>(nil)
   private let writer = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
   private var nextID = 0
-  private let codecRef = AtomicLazyReference<PayloadCodec>()
+  /// The payload codec's address (immortal), 0 until known.
+  @usableFromInline let codecRaw = Atomic<UInt>(0)
 
   /// An immutable probe array.
-  final class Snapshot: @unchecked Sendable {
+  @usableFromInline final class Snapshot: @unchecked Sendable {
     // @unchecked: never mutated after publication.
-    let probes: [Probe]
-    init(_ probes: [Probe]) { self.probes = probes }
+    @usableFromInline let probes: ContiguousArray<Probe>
+    init(_ probes: ContiguousArray<Probe>) { self.probes = probes }
   }
 
-  /// One attached probe.
-  struct Probe: @unchecked Sendable {
-    let id: Int
-    let body: Body
+  /// One attached probe: typed (`typed` is a `TypedProbe<Payload>` of the
+  /// payload type `type`, called only with payloads of that type) or a
+  /// sink (called with the type-erased event).
+  @usableFromInline struct Probe: @unchecked Sendable {
+    @usableFromInline let id: Int
+    @usableFromInline let type: ObjectIdentifier?
+    @usableFromInline let typed: AnyObject?
+    @usableFromInline let sink: (any TracepointSink)?
   }
 
-  /// A probe's code: typed (called with the payload, if its type matches)
-  /// or erased (a sink, called with the event).
+  /// What to attach.
   enum Body: @unchecked Sendable {
     case typed(ObjectIdentifier, AnyObject)
-    case erased(@Sendable (borrowing TracepointEvent) -> Void)
+    case sink(any TracepointSink)
   }
 
   init(name: String) {
@@ -47,39 +52,51 @@ final class ProbeList: @unchecked Sendable {
   }
 
   /// The payload codec, once an emit or a typed attach has told it.
-  var codec: PayloadCodec? { codecRef.load() }
+  @usableFromInline var codec: PayloadCodec? {
+    let v = codecRaw.load(ordering: .acquiring)
+    return v == 0 ? nil : Unmanaged<PayloadCodec>.fromOpaque(UnsafeRawPointer(bitPattern: v)!).takeUnretainedValue()
+  }
 
-  func noteCodec(_ c: PayloadCodec) { _ = codecRef.storeIfNil(c) }
+  /// Records the codec (codecs are cached per type and never freed).
+  @usableFromInline func noteCodec(_ c: PayloadCodec) {
+    _ = codecRaw.compareExchange(expected: 0, desired: UInt(bitPattern: Unmanaged.passUnretained(c).toOpaque()), ordering: .acquiringAndReleasing)
+  }
 
   /// Calls every probe with `payload`, on this thread, in attach order.
+  /// Inlinable so that each payload type gets its own specialised copy in
+  /// the emitting module (an unspecialised generic emit spent most of its
+  /// time in metadata lookups).
+  @inlinable
   func emit<Payload: Encodable>(_ payload: Payload) {
     let token = tpx_grace_enter()
     defer { tpx_grace_exit(token) }
     // seq_cst: pairs with the writer's publication and grace wait (grace.c).
     guard let raw = current.load(ordering: .sequentiallyConsistent) else { return }
     Unmanaged<Snapshot>.fromOpaque(raw)._withUnsafeGuaranteedRef { snapshot in
-      var withEvent: PayloadCodec?
-      for p in snapshot.probes {
-        switch p.body {
-        case let .typed(type, box):
-          if type == ObjectIdentifier(Payload.self) { unsafeDowncast(box, to: TypedProbe<Payload>.self).body(payload) }
-        case let .erased(sink):
-          let codec = withEvent ?? codecOrNote(Payload.self)
-          withEvent = codec
-          withUnsafePointer(to: payload) { ptr in
-            let event = TracepointEvent(
-              name: name, timestamp: tpx_now_ns(), threadID: tpx_thread_id(), payload: UnsafeRawPointer(ptr),
-              codec: codec, list: UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque()))
-            sink(event)
+      snapshot.probes.withUnsafeBufferPointer { probes in
+        var codec: PayloadCodec?
+        for i in probes.indices {
+          if let sink = probes[i].sink {
+            let c = codec ?? codecOrNote(Payload.self)
+            codec = c
+            withUnsafePointer(to: payload) { ptr in
+              sink.receive(TracepointEvent(
+                timestamp: tpx_now_ns(), threadID: tpx_thread_id(), payload: UnsafeRawPointer(ptr),
+                codec: c, list: UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque())))
+            }
+          } else if probes[i].type == ObjectIdentifier(Payload.self), let box = probes[i].typed {
+            unsafeDowncast(box, to: TypedProbe<Payload>.self).body(payload)
           }
         }
       }
     }
   }
 
-  private func codecOrNote<Payload: Encodable>(_ type: Payload.Type) -> PayloadCodec {
-    if let c = codecRef.load() { return c }
-    return codecRef.storeIfNil(TypedPayloadCodec<Payload>.shared)
+  @inlinable
+  func codecOrNote<Payload: Encodable>(_ type: Payload.Type) -> PayloadCodec {
+    if let c = codec { return c }
+    noteCodec(TypedPayloadCodec<Payload>.shared)
+    return codec!
   }
 
   /// Adds a probe at the end, then increments the key (so the sites are
@@ -88,7 +105,10 @@ final class ProbeList: @unchecked Sendable {
   func attach(_ body: Body, key: StaticKey) throws(JumpLabelError) -> ProbeHandle {
     let id = mutate { probes in
       nextID += 1
-      probes.append(Probe(id: nextID, body: body))
+      switch body {
+      case let .typed(type, box): probes.append(Probe(id: nextID, type: type, typed: box, sink: nil))
+      case let .sink(sink): probes.append(Probe(id: nextID, type: nil, typed: nil, sink: sink))
+      }
       return nextID
     }
     do {
@@ -102,10 +122,10 @@ final class ProbeList: @unchecked Sendable {
 
   /// Attaches by name, for control tools that have no type: `increment`
   /// names the key through the registry (`StaticKeys.increment(named:)`).
-  func attach(erased body: @escaping @Sendable (borrowing TracepointEvent) -> Void) throws(JumpLabelError) -> ProbeHandle {
+  func attach(sink: any TracepointSink) throws(JumpLabelError) -> ProbeHandle {
     let id = mutate { probes in
       nextID += 1
-      probes.append(Probe(id: nextID, body: .erased(body)))
+      probes.append(Probe(id: nextID, type: nil, typed: nil, sink: sink))
       return nextID
     }
     do {
@@ -142,14 +162,14 @@ final class ProbeList: @unchecked Sendable {
     return snapshotLocked().count
   }
 
-  private func snapshotLocked() -> [Probe] {
+  private func snapshotLocked() -> ContiguousArray<Probe> {
     guard let raw = current.load(ordering: .acquiring) else { return [] }
     return Unmanaged<Snapshot>.fromOpaque(raw).takeUnretainedValue().probes
   }
 
   /// Builds and publishes a new snapshot; if the change removed a probe,
   /// waits for the grace period, then frees the old snapshot.
-  private func mutate<T>(_ change: (inout [Probe]) -> T) -> T {
+  private func mutate<T>(_ change: (inout ContiguousArray<Probe>) -> T) -> T {
     pthread_mutex_lock(writer)
     defer { pthread_mutex_unlock(writer) }
     var probes = snapshotLocked()

@@ -6,7 +6,7 @@ import Synchronization
 /// need (``jsonLine(into:)``, ``bitwisePayload``), never the event.
 public struct TracepointEvent {
   /// The tracepoint's name.
-  public let name: String
+  public var name: String { Unmanaged<ProbeList>.fromOpaque(list).takeUnretainedValue().name }
   /// When it was emitted: nanoseconds since the Unix epoch (CLOCK_REALTIME).
   public let timestamp: Int64
   /// The emitting thread's kernel thread id.
@@ -16,9 +16,9 @@ public struct TracepointEvent {
   /// The tracepoint's probe list (immortal): identifies it in ring records.
   let list: UnsafeRawPointer
 
-  init(name: String, timestamp: Int64, threadID: Int32, payload: UnsafeRawPointer, codec: PayloadCodec, list: UnsafeRawPointer) {
+  @usableFromInline
+  init(timestamp: Int64, threadID: Int32, payload: UnsafeRawPointer, codec: PayloadCodec, list: UnsafeRawPointer) {
     self.list = list
-    self.name = name
     self.timestamp = timestamp
     self.threadID = threadID
     self.payload = payload
@@ -54,12 +54,14 @@ public struct TracepointEvent {
 
 /// Receives every event of the tracepoints it is attached to, on the
 /// emitting thread. Must not block for long: it runs inside the emitter.
-public protocol TracepointSink: Sendable {
+/// A class (an emit calls it through one reference, without boxing).
+public protocol TracepointSink: AnyObject, Sendable {
   func receive(_ event: borrowing TracepointEvent)
 }
 
 /// What the runtime knows of a payload type, so that events can be handled
 /// without knowing it statically: its name, size, and how to encode it.
+@usableFromInline
 class PayloadCodec: @unchecked Sendable {
   // @unchecked: immutable after init.
   let typeName: String
@@ -76,8 +78,9 @@ class PayloadCodec: @unchecked Sendable {
 }
 
 /// The codec of `Payload`; one instance per type, created on first use.
+@usableFromInline
 final class TypedPayloadCodec<Payload: Encodable>: PayloadCodec, @unchecked Sendable {
-  static var shared: TypedPayloadCodec<Payload> { CodecCache.codec(for: Payload.self) }
+  @usableFromInline static var shared: TypedPayloadCodec<Payload> { CodecCache.codec(for: Payload.self) }
 
   init() {
     super.init(typeName: String(describing: Payload.self), size: MemoryLayout<Payload>.size, isBitwiseCopyable: _isPOD(Payload.self))

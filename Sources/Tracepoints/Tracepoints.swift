@@ -45,6 +45,6 @@ public enum Tracepoints {
   /// type (the sink sees erased events). Throws `unknownKey` if no loaded
   /// image has a site of it and nothing attached to it yet.
   public static func attach(_ sink: some TracepointSink, named name: String) throws(JumpLabelError) -> ProbeHandle {
-    try ProbeRegistry.shared.list(named: name).attach(erased: { sink.receive($0) })
+    try ProbeRegistry.shared.list(named: name).attach(sink: sink)
   }
 }

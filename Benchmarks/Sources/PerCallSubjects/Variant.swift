@@ -61,7 +61,9 @@ public enum PerCallSetup {
     case .tracepointRing:
       try attachedRing.withLock { state in
         if state == nil {
-          let ring = try RingBufferSink(capacity: 1 << 16, payloadCapacity: 64)
+          // The default capacity (4,096 records of 128 bytes: 512 KiB, cache-sized); a
+          // 64 Ki-record ring (8 MiB) makes every emit a cache miss to memory.
+          let ring = try RingBufferSink(capacity: 4096, payloadCapacity: 64)
           state = (ring, try Tracepoint.benchRing.attach(ring))
         }
       }
