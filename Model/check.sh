@@ -111,9 +111,40 @@ broken() {
   fi
 }
 
+# The self-loop protocol (Model/selfloop.pml): no error in the correct
+# model, and each broken variant caught by the expected assertion.
+selfloop() {
+  local variant=$1 expect=$2 n=${3:-2} nb=${4:-3}
+  local d=$work/selfloop-${variant:-ok}-$n-$nb
+  mkdir -p "$d" && cp "$here/selfloop.pml" "$d/"
+  local flags=(-DN="$n" -DNB="$nb")
+  [ -n "$variant" ] && flags+=(-D"$variant")
+  (cd "$d" && spin "${flags[@]}" -a selfloop.pml >spin.log 2>&1) || fail "selfloop $variant: spin -a failed" "$d/spin.log"
+  (cd "$d" && "$cc" -O2 -w -DSAFETY -DCOLLAPSE -o pan pan.c >cc.log 2>&1) || fail "selfloop $variant: cc failed" "$d/cc.log"
+  (cd "$d" && ./pan -m200000 -w22 >pan.log 2>&1)
+  local errs
+  errs=$(errors_of "$d/pan.log")
+  [ -n "$errs" ] || fail "selfloop $variant: could not parse pan's output" "$d/pan.log"
+  if [ -z "$variant" ]; then
+    [ "$errs" = 0 ] || fail "selfloop N=$n NB=$nb: $errs error(s), expected 0" "$d/pan.log"
+    grep -q "Full statespace search" "$d/pan.log" || fail "selfloop: not a full search" "$d/pan.log"
+    grep -q "Search not completed\|max search depth too small" "$d/pan.log" && fail "selfloop: search incomplete" "$d/pan.log"
+    echo "model ok: selfloop N=$n NB=$nb (errors=0)"
+  else
+    [ "$errs" -gt 0 ] || fail "selfloop $variant: not caught" "$d/pan.log"
+    grep -qF "assertion violated $expect" "$d/pan.log" || fail "selfloop $variant: caught, but not by '$expect'" "$d/pan.log"
+    echo "model ok: selfloop $variant caught (errors=$errs)"
+  fi
+}
+
 start=$SECONDS
 correct 2 3
 correct 3 2
+selfloop "" "" 2 3
+selfloop "" "" 3 2
+selfloop BROKEN_NO_LOOP_SYNC "((a==c)&&(c==u))"
+selfloop BROKEN_NO_TAIL_SYNC "((a==c)&&(c==u))"
+selfloop BROKEN_SPLIT_HEAD "((a==2)==(c==2))"
 [ "${MODEL_DEEP:-0}" = 1 ] && correct 3 3
 broken BROKEN_NO_WAIT "(stor_gen==rg)" "(2) handler read reused batch storage"
 broken BROKEN_NO_SYNC "(h==t)" "(1) torn instruction executed"

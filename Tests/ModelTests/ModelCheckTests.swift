@@ -20,6 +20,11 @@ import Testing
     "model ok: BROKEN_NO_SYNC caught",
     "model ok: BROKEN_NO_TAIL_SYNC caught",
     "model ok: BROKEN_NO_SEQ caught",
+    "model ok: selfloop N=2 NB=3 (errors=0)",
+    "model ok: selfloop N=3 NB=2 (errors=0)",
+    "model ok: selfloop BROKEN_NO_LOOP_SYNC caught",
+    "model ok: selfloop BROKEN_NO_TAIL_SYNC caught",
+    "model ok: selfloop BROKEN_SPLIT_HEAD caught",
   ]
 
   static let missing = TestRequirements.missing("spin", for: "the patch protocol's model")
