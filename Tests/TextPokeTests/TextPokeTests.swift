@@ -178,3 +178,39 @@ final class Box: @unchecked Sendable {
   func set(_ s: String) { pthread_mutex_lock(lock); v = s; pthread_mutex_unlock(lock) }
   var value: String? { pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }; return v }
 }
+
+/// The invariants the performance work must keep: no cap on the number of
+/// sites (there was one at 49,152), three syncs per batch however many.
+@Suite(.serialized) struct ScaleTests {
+  /// 120,000 one-byte sites in a region of our own (nop <-> hlt; nothing
+  /// runs there), switched in one batch through the write window (the
+  /// /proc/self/mem path would take seconds) and back: more distinct sites
+  /// than the old cap, and two syncs (one-byte sites have no tail).
+  @Test func moreSitesThanTheOldCapInOneBatch() throws {
+    let count = 120_000
+    let size = (count + 4095) / 4096 * 4096
+    let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)!
+    #expect(p != MAP_FAILED)
+    defer {
+      TextPoke.forgetSites(in: UInt(bitPattern: p)..<(UInt(bitPattern: p) + UInt(size)))
+      munmap(p, size)
+    }
+    memset(p, 0x90, size)  // nop
+    #expect(mprotect(p, size, PROT_READ | PROT_EXEC) == 0)
+    let base = UInt(bitPattern: p)
+    let old = TextPoke.bulkWriteThreshold
+    TextPoke.bulkWriteThreshold = 1
+    defer { TextPoke.bulkWriteThreshold = old }
+    // 0x90 (nop) <-> 0xF4 (hlt): one-byte instructions nobody executes here.
+    func batch(_ from: UInt8, _ to: UInt8) -> [TextPatch] {
+      (0..<count).map { TextPatch(address: base + UInt($0), expected: [from], replacement: [to], resume: base + UInt($0)) }
+    }
+    let on = try TextPoke.apply(batch(0x90, 0xF4))
+    #expect(on.sitesWritten == count && on.syncs == 2, "\(on)")
+    let b = p.assumingMemoryBound(to: UInt8.self)
+    #expect((0..<count).allSatisfy { b[$0] == 0xF4 })
+    let off = try TextPoke.apply(batch(0xF4, 0x90))
+    #expect(off.sitesWritten == count)
+    #expect((0..<count).allSatisfy { b[$0] == 0x90 })
+  }
+}
