@@ -209,12 +209,21 @@ struct BenchScenarios {
   /// call's duration; meanwhile the key is toggled without a pause by our
   /// engine, or by a stop-the-world patcher (every thread parked by a
   /// signal while whole instructions are written: the parked protocol,
-  /// forced), or not at all.
+  /// forced), or not at all. Our engine runs twice: with its default
+  /// writer (three `/proc/self/mem` writes per site: a long int3 window)
+  /// and with the opt-in write window (a short one).
   func stall(seconds: Double) throws -> [BenchReport.StallRow] {
     var rows: [BenchReport.StallRow] = []
-    for (condition, faults, toggling) in [("no toggling", TextPokeFaults(), false), ("textpoke (int3)", TextPokeFaults(), true),
-                                          ("stop the world (all threads parked)", TextPokeFaults.alwaysPark, true)] {
+    let conditions: [(String, TextPokeFaults, Bool, Int?)] = [
+      ("no toggling", [], false, nil), ("textpoke (int3)", [], true, nil),
+      ("textpoke (int3), write window (opt-in)", [], true, 1),
+      ("stop the world (all threads parked)", .alwaysPark, true, nil),
+    ]
+    let savedThreshold = TextPoke.bulkWriteThreshold
+    defer { TextPoke.bulkWriteThreshold = savedThreshold }
+    for (condition, faults, toggling, threshold) in conditions {
       TextPoke._injectFaults(faults)
+      TextPoke.bulkWriteThreshold = threshold
       let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 10_000_000_000, numberOfSignificantValueDigits: .three))
       let calls = Atomic<Int>(0)
       let worker = ThreadGroup(count: 1) { g in
