@@ -23,6 +23,9 @@ final class Engine: @unchecked Sendable {
   private var parkedBatches: UInt64 = 0
   private var selfLoopBatches: UInt64 = 0
   private var windowBatches: UInt64 = 0
+  /// Batches whose last sync failed after every site held its new
+  /// instruction (signal-based sync only): they took effect.
+  private var lateSyncFailures: UInt64 = 0
   /// Batches of at least this many sites are written through a write
   /// window (`TextPoke.bulkWriteThreshold`); nil: never.
   var bulkWriteThreshold: Int? = {
@@ -70,10 +73,10 @@ final class Engine: @unchecked Sendable {
   var statistics: TextPokeStatistics {
     var c = tp_counters()
     tp_counters_read(&c)
-    let (b, s, y, w, k, pb, cs, lp, sl, wb) = (try? lock.withLock { () throws(TextPokeError) in
+    let (b, s, y, w, k, pb, cs, lp, sl, wb, lf) = (try? lock.withLock { () throws(TextPokeError) in
       (batches, sitesPatched, syncs, retireWaits, valgrindSeen == true ? CodeWriterKind.mprotectWindow : writer?.kind,
-       parkedBatches, coreSync, lastProtocol, selfLoopBatches, windowBatches)
-    }) ?? (0, 0, 0, 0, nil, 0, nil, nil, 0, 0)
+       parkedBatches, coreSync, lastProtocol, selfLoopBatches, windowBatches, lateSyncFailures)
+    }) ?? (0, 0, 0, 0, nil, 0, nil, nil, 0, 0, 0)
     var r = TextPokeStatistics(
       batches: b, sitesPatched: s, syncs: y, trapsEmulated: c.emulated, staleTraps: c.stale,
       handlerRetries: c.retried, foreignTraps: c.foreign, retireWaits: w, writer: k,
@@ -81,6 +84,7 @@ final class Engine: @unchecked Sendable {
     r.lastProtocol = lp
     r.selfLoopBatches = sl
     r.writeWindowBatches = wb
+    r.lateSyncFailures = lf
     return r
   }
 
@@ -171,6 +175,14 @@ final class Engine: @unchecked Sendable {
       if work.isEmpty { return TextPokeBatchReport(sitesWritten: 0, syncs: 0, retireWaits: 0, protocol: .int3, coreSync: coreSync ?? .membarrier) }
       if underValgrind { return try runUnderValgrind(work) }
       _ = try ready(probe: work[0].address)
+      // Without membarrier every sync signals every thread: one that blocks
+      // SIGURG would never answer, and a batch could then be neither
+      // finished nor undone. Refuse before anything is written (a fresh
+      // scan each batch: this is the slow fallback anyway).
+      if coreSync == .signals, !faults.contains(.skipSignalSyncCheck),
+         let t = hazards.fresh(faults, signalsNeeded: true).sigurgBlockers.first {
+        throw .threadsUnresponsive(detail: Self.signalSyncMessage(t) + "; nothing was written")
+      }
       // Before each batch: a debugger would stop on our int3s, and a thread
       // that blocks SIGTRAP would be killed by one. Then park instead.
       let scan = hazards.current(faults)
@@ -244,6 +256,7 @@ final class Engine: @unchecked Sendable {
     }
     let int3 = InstructionBytes(byte: X86Instruction.int3)
     var written: [(TextPatch, Int)] = []  // for rollback: bytes changed so far
+    var headsWritten = 0
     written.reserveCapacity(work.count)
     do {
       for p in work {
@@ -259,15 +272,32 @@ final class Engine: @unchecked Sendable {
         anyTail = true
       }
       if anyTail { try sync() }
-      for p in work { try put(p.replacementBytes, 0..<1, at: p.address) }
-      try sync()
+      for p in work {
+        try put(p.replacementBytes, 0..<1, at: p.address)
+        headsWritten += 1
+      }
     } catch {
+      // A head write failed part-way: the sites already done hold their
+      // new instruction, which must get its int3 back before its tail can
+      // be restored.
+      do {
+        for p in work.prefix(headsWritten) { try put(int3, 0..<1, at: p.address) }
+        if headsWritten > 0 { try sync() }
+      } catch {
+        fatalError("TextPoke: a batch failed and could not be rolled back (\(error)); the text would stay half-patched")
+      }
       window?.close()
       window = nil
       rollback(written)
       retireWaits += tp_batch_retire()
       throw error
     }
+    // Every site now holds its whole new instruction. The last sync only
+    // makes sure no core still fetches an int3; one that does traps into
+    // the handler (or, after the retire, takes the late-trap path). So if
+    // it fails (a signal-based sync whose thread stopped answering), the
+    // batch has still taken effect: undoing it would be the risk.
+    do { try sync() } catch { lateSyncFailures += 1 }
     if window != nil { windowBatches += 1 }
     let waits = tp_batch_retire()
     retireWaits += waits
@@ -310,6 +340,15 @@ final class Engine: @unchecked Sendable {
     let syncsBefore = syncs
     let loop: [UInt8] = [0xEB, 0xFE]
     var looped: [TextPatch] = []
+    // No asynchronous signal on this thread until the loops are gone: a
+    // handler that ran a site of this batch here would loop forever (with
+    // int3 it would trap and be emulated instead).
+    var all = sigset_t(), old = sigset_t()
+    sigfillset(&all)
+    for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT, SIGSYS] { sigdelset(&all, sig) }
+    pthread_sigmask(SIG_BLOCK, &all, &old)
+    defer { pthread_sigmask(SIG_SETMASK, &old, nil) }
+    var tails = false
     do {
       for p in work where p.expectedBytes.count > 1 {
         window.store(loop, at: p.address)
@@ -317,25 +356,31 @@ final class Engine: @unchecked Sendable {
       }
       try sync()
       runBatchHooks()
-      var anyTail = false
       for p in work where p.expectedBytes.count > 2 && !p.expectedBytes.sameTail(from: 2, as: p.replacementBytes) {
         window.store(p.replacementBytes, 2..<p.replacementBytes.count, at: p.address + 2)
-        anyTail = true
+        tails = true
       }
-      if anyTail { try sync() }
-      for p in work { window.store(p.replacementBytes, 0..<min(2, p.replacementBytes.count), at: p.address) }
-      try sync()
+      if tails { try sync() }
     } catch {
       // Only a signal-based sync can fail. Put the old instructions back
       // the same way (the loops are still in place over every site that
-      // has one): tails, sync, heads, sync. A failure here would leave
-      // text half-patched, so it stops.
-      for p in looped where p.expectedBytes.count > 2 { window.store(p.expectedBytes, 2..<p.expectedBytes.count, at: p.address + 2) }
-      do { try sync() } catch { fatalError("TextPoke: a self-loop batch failed and could not be undone (\(error))") }
+      // has one): tails and a sync if any tail was written (a failure there
+      // would leave text half-patched, so it stops), then heads: the old
+      // head over the old tail is the whole old instruction, so the last
+      // sync is best effort (a looping thread sees it a little later).
+      if tails {
+        for p in looped where p.expectedBytes.count > 2 { window.store(p.expectedBytes, 2..<p.expectedBytes.count, at: p.address + 2) }
+        do { try sync() } catch { fatalError("TextPoke: a self-loop batch failed and could not be undone (\(error))") }
+      }
       for p in looped { window.store(p.expectedBytes, 0..<2, at: p.address) }
-      do { try sync() } catch { fatalError("TextPoke: a self-loop batch failed and could not be undone (\(error))") }
+      try? sync()
       throw error
     }
+    for p in work { window.store(p.replacementBytes, 0..<min(2, p.replacementBytes.count), at: p.address) }
+    // Every site holds its whole new instruction; the sync makes looping
+    // threads leave now rather than a little later. Its failure does not
+    // undo the batch.
+    do { try sync() } catch { lateSyncFailures += 1 }
     batches += 1
     selfLoopBatches += 1
     sitesPatched += UInt64(work.count)
@@ -395,6 +440,10 @@ final class Engine: @unchecked Sendable {
     return TextPokeBatchReport(sitesWritten: work.count, syncs: 0, retireWaits: 0, protocol: .parked, coreSync: coreSync ?? .membarrier)
   }
 
+  static func signalSyncMessage(_ t: ProcessScan.ThreadInfo) -> String {
+    "cannot patch without membarrier SYNC_CORE: every core sync then signals every thread, and \(t) blocks SIGURG"
+  }
+
   static func unparkableMessage(_ scan: ProcessScan, _ t: ProcessScan.ThreadInfo) -> String {
     "cannot patch while \(parkReason(scan)): \(t) blocks SIGURG, so it can be neither trapped nor parked"
   }
@@ -406,7 +455,10 @@ final class Engine: @unchecked Sendable {
       _ = try prepare()
       return try lock.withLock { () throws(TextPokeError) -> String? in
         if underValgrind { return nil }
-        let scan = ProcessScan.settled(faults)
+        let scan = ProcessScan.settled(faults, signalsNeeded: coreSync == .signals)
+        if coreSync == .signals, !faults.contains(.skipSignalSyncCheck), let t = scan.sigurgBlockers.first {
+          return Self.signalSyncMessage(t)
+        }
         guard (scan.int3Hazard && !faults.contains(.neverPark)) || faults.contains(.alwaysPark) else { return nil }
         // The self-loop protocol needs a write window (refused under MDWE).
         if !faults.contains(.alwaysPark) && !faults.contains(.neverSelfLoop) {
@@ -460,14 +512,24 @@ final class Engine: @unchecked Sendable {
   /// Puts back the old instruction on every site touched by a failed batch,
   /// with the same protocol in reverse (the int3 stays until the old tail is
   /// complete). A failure here would leave text half-patched, so it stops.
+  ///
+  /// Order: old tails first, behind the int3s, then a sync, then the old
+  /// first bytes. A site whose tail was never written needs no sync: its
+  /// int3 over the old tail and the old byte over it are both whole
+  /// instructions. The last sync is best effort: the old instruction is
+  /// complete, and a core that still fetches an int3 traps (late trap).
   private func rollback(_ written: [(TextPatch, Int)]) {
     do {
-      for (p, n) in written where n > 1 { try write(p.expectedBytes, 1..<n, at: p.address + 1) }
-      try sync()
+      var tails = false
+      for (p, n) in written where n > 1 {
+        try write(p.expectedBytes, 1..<n, at: p.address + 1)
+        tails = true
+      }
+      if tails { try sync() }
       for (p, _) in written { try write(p.expectedBytes, 0..<1, at: p.address) }
-      try sync()
     } catch {
       fatalError("TextPoke: a batch failed and could not be rolled back (\(error)); the text would stay half-patched")
     }
+    try? sync()
   }
 }

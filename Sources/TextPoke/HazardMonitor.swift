@@ -57,11 +57,13 @@ struct HazardMonitor {
   }
 
   /// A full scan now (parking needs every thread's mask as it is now).
-  mutating func fresh(_ faults: TextPokeFaults) -> ProcessScan { fresh(faults, HazardMonitor.now()) }
+  mutating func fresh(_ faults: TextPokeFaults, signalsNeeded: Bool = false) -> ProcessScan {
+    fresh(faults, HazardMonitor.now(), signalsNeeded: signalsNeeded)
+  }
 
   /// A full scan now, remembered.
-  mutating func fresh(_ faults: TextPokeFaults, _ now: UInt64) -> ProcessScan {
-    let s = ProcessScan.settled(faults)
+  mutating func fresh(_ faults: TextPokeFaults, _ now: UInt64, signalsNeeded: Bool = false) -> ProcessScan {
+    let s = ProcessScan.settled(faults, signalsNeeded: signalsNeeded)
     fullScans += 1
     threads = s.threads
     tracer = s.tracer

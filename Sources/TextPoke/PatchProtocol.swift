@@ -67,4 +67,9 @@ public struct TextPokeFaults: OptionSet, Sendable {
   /// Hazards park threads instead of using the self-loop protocol (to
   /// test and measure parking).
   public static let neverSelfLoop = TextPokeFaults(rawValue: 512)
+  /// Without membarrier, threads that block SIGURG are not looked for
+  /// before a batch: the batch starts and its first signal-based sync
+  /// times out (2 s). Shows what the up-front refusal prevents, and that
+  /// the rollback survives it.
+  public static let skipSignalSyncCheck = TextPokeFaults(rawValue: 1024)
 }

@@ -30,16 +30,18 @@ struct ProcessScan {
   /// a thread would be killed by one.
   var int3Hazard: Bool { (tracer?.stopsOnSigtrap ?? false) || !sigtrapBlockers.isEmpty }
 
-  /// Threads that can be neither trapped nor parked while there is an int3
-  /// hazard: they block SIGURG (the parking signal) too.
-  /// A thread still inside our own parking handler (released by the last
-  /// rendezvous, not yet returned) shows the handler's mask, SIGURG
-  /// blocked: it is not one of them.
-  var unparkable: [ThreadInfo] {
-    threads.filter {
-      $0.blocks(SIGURG) && ((tracer?.stopsOnSigtrap ?? false) || $0.blocks(SIGTRAP)) && tp_rendezvous_is_inside($0.tid) == 0
-    }
+  /// Threads that block SIGURG, the signal of parking and of the
+  /// signal-based core sync. A thread still inside our own rendezvous
+  /// handler (released by the last rendezvous, not yet returned) shows the
+  /// handler's mask, SIGURG blocked: it is not one of them.
+  var sigurgBlockers: [ThreadInfo] {
+    threads.filter { $0.blocks(SIGURG) && tp_rendezvous_is_inside($0.tid) == 0 }
   }
+
+  /// Threads that could not be parked if parking were needed: while there
+  /// is an int3 hazard (whichever thread causes it), every thread that
+  /// blocks SIGURG.
+  var unparkable: [ThreadInfo] { int3Hazard ? sigurgBlockers : [] }
 
   /// A scan in which no thread blocks signals only transiently, looked at
   /// again every 200 µs for up to 10 ms while one seems to:
@@ -51,12 +53,15 @@ struct ProcessScan {
   ///   delivery is slower (strace: 922 of 4,000 toggles were once refused
   ///   this way, blaming a thread that blocked nothing).
   /// A thread that blocks SIGTRAP but not nearly everything counts at once.
-  static func settled(_ faults: TextPokeFaults = []) -> ProcessScan {
+  /// With `signalsNeeded` (the core sync is signal-based), a thread that
+  /// seems to block SIGURG is looked at again too.
+  static func settled(_ faults: TextPokeFaults = [], signalsNeeded: Bool = false) -> ProcessScan {
     var scan = now()
     if faults.contains(.unsettledScans) { return scan }
     var tries = 0
     while tries < 50 && (scan.sigtrapBlockers.contains(where: \.blocksNearlyEverything)
-                         || (scan.int3Hazard && !scan.unparkable.isEmpty)) {
+                         || (scan.int3Hazard && !scan.unparkable.isEmpty)
+                         || (signalsNeeded && !scan.sigurgBlockers.isEmpty)) {
       usleep(200)
       scan = now()
       tries += 1

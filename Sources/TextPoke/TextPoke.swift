@@ -106,9 +106,11 @@ public enum TextPoke {
   /// through a write window (the pages are made writable, still
   /// executable, for the batch's duration: tens of microseconds for 10,000
   /// sites), instead of three `/proc/self/mem` writes per site (about
-  /// 1.7 µs each). nil, the default, keeps W^X: nothing is ever mapped
-  /// writable and executable. Where the window is refused (MDWE), batches
-  /// use /proc/self/mem whatever this says. Also set at start-up by
+  /// 1.7 µs each). nil, the default: int3 batches never map a page
+  /// writable and executable (self-loop batches, used only while a
+  /// debugger is attached or a thread blocks SIGTRAP, always store through
+  /// a window). Where the window is refused (MDWE), batches use
+  /// /proc/self/mem whatever this says. Also set at start-up by
   /// `JUMPLABEL_WRITE_WINDOW_SITES=N`.
   public static var bulkWriteThreshold: Int? {
     get {
@@ -193,10 +195,12 @@ public struct TextPokeStatistics: Sendable, Equatable {
   /// Times the patcher yielded while waiting for handlers to finish (the
   /// seed's question: usually 0, because the last sync already waited).
   public var retireWaits: UInt64
-  /// The writer in use, if one was chosen.
+  /// The writer chosen for int3 batches, if one was. Self-loop batches and
+  /// opt-in write-window batches store through a write window whatever
+  /// this says.
   public var writer: CodeWriterKind?
-  /// Batches applied with the parked protocol (debugger attached, a thread
-  /// blocking SIGTRAP).
+  /// Batches applied with the parked protocol (a debugger attached or a
+  /// thread blocking SIGTRAP, where the self-loop cannot be used: MDWE).
   public var parkedBatches: UInt64
   /// How cores are synchronised, once chosen.
   public var coreSync: CoreSyncMethod?
@@ -206,4 +210,9 @@ public struct TextPokeStatistics: Sendable, Equatable {
   public var selfLoopBatches: UInt64 = 0
   /// int3 batches written through a write window (`bulkWriteThreshold`).
   public var writeWindowBatches: UInt64 = 0
+  /// Batches whose final core sync failed (signal-based sync: a thread
+  /// stopped answering) after every site already held its whole new
+  /// instruction. They took effect; a core that still fetched the old
+  /// first byte traps (int3) or loops a little longer (self-loop).
+  public var lateSyncFailures: UInt64 = 0
 }

@@ -20,7 +20,7 @@ struct ExerciseCommand: ParsableCommand {
   enum Fault: String, ExpressibleByArgument {
     case noMembarrier = "no-membarrier", noProcMem = "no-proc-mem", alwaysPark = "always-park", neverPark = "never-park"
     case tracersStop = "tracers-stop", unsettledScans = "unsettled-scans", ignoreValgrind = "ignore-valgrind"
-    case neverSelfLoop = "never-self-loop", freshScans = "fresh-scans"
+    case neverSelfLoop = "never-self-loop", freshScans = "fresh-scans", skipSignalSyncCheck = "skip-signal-sync-check"
   }
 
   @Option var toggles = 2000
@@ -51,6 +51,7 @@ struct ExerciseCommand: ParsableCommand {
       case .ignoreValgrind: f.insert(.ignoreValgrind)
       case .neverSelfLoop: f.insert(.neverSelfLoop)
       case .freshScans: f.insert(.freshScans)
+      case .skipSignalSyncCheck: f.insert(.skipSignalSyncCheck)
       }
     }
     TextPoke._injectFaults(f)

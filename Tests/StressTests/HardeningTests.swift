@@ -60,6 +60,24 @@ import Testing
     #expect(r.stdout.contains("coreSync=signals") && r.stdout.contains("violations=0") && r.stdout.contains(" ok"), "\(r.stdout)")
   }
 
+  /// Without membarrier every sync signals every thread, so a thread that
+  /// blocks SIGURG (Dispatch's do) makes a batch impossible to finish or
+  /// undo with syncs. It used to stop the process (fatalError in the
+  /// rollback); now the toggle is refused before anything is written.
+  @Test(.enabled(if: Fixture.compiledWithSites, Comment(rawValue: releaseOnly)))
+  func withoutMembarrierASigurgBlockerIsRefusedUpFront() throws {
+    let r = try Self.exercise(["--fault", "no-membarrier", "--threads", "1", "--dispatch-threads", "2"])
+    #expect(r.status == 3 && !r.signalled, "\(r.stdout)\(r.stderr)")
+    #expect(r.stdout.contains("cannot patch without membarrier SYNC_CORE") && r.stdout.contains("blocks SIGURG"), "\(r.stdout)")
+    // Negative control: without the check the batch starts, its first
+    // sync times out after 2 s, and the rollback (which needs no sync
+    // there: no tail was written) puts the sites back. The process lives.
+    let c = try Self.exercise(["--fault", "no-membarrier", "--fault", "skip-signal-sync-check", "--threads", "1",
+                               "--dispatch-threads", "2", "--toggles", "2"])
+    #expect(!c.signalled && c.status == 1, "\(c.stdout)\(c.stderr)")
+    #expect(c.stdout.contains("did not answer SIGURG within 2 s") && c.stdout.contains("violations=0"), "\(c.stdout)")
+  }
+
   @Test(.enabled(if: Fixture.compiledWithSites, Comment(rawValue: releaseOnly)))
   func writeXorExecutePolicies() throws {
     // MDWE: mprotect to W+X is refused, /proc/self/mem still works.
