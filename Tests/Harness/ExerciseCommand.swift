@@ -133,9 +133,14 @@ final class DispatchWorkers: Sendable {
   private let running = Atomic<Int>(0)
   private let group = DispatchGroup()
 
+  /// Each worker gets its own serial queue: those run on libdispatch's
+  /// overcommitting pool, which starts a thread per busy queue. On the
+  /// global queue they would share a pool as wide as the online CPUs, and
+  /// with a CPU unplugged (the hot-plug tests run in parallel) the second
+  /// worker never started and this waited forever.
   init(count: Int) {
-    for _ in 0..<count {
-      DispatchQueue.global().async(group: group) { [self] in
+    for i in 0..<count {
+      DispatchQueue(label: "jumplabel.harness.worker-\(i)").async(group: group) { [self] in
         running.add(1, ordering: .relaxed)
         var x: UInt16 = 0
         while !stopped.load(ordering: .relaxed) {
@@ -144,7 +149,13 @@ final class DispatchWorkers: Sendable {
         blackHole(x)
       }
     }
-    while running.load(ordering: .relaxed) < count { usleep(1000) }
+    let deadline = ContinuousClock.now + .seconds(10)
+    while running.load(ordering: .relaxed) < count {
+      guard ContinuousClock.now < deadline else {
+        fatalError("only \(running.load(ordering: .relaxed)) of \(count) Dispatch workers started within 10 s")
+      }
+      usleep(1000)
+    }
   }
 
   /// Distinct Dispatch threads running now.

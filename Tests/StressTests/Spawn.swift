@@ -59,8 +59,10 @@ func spawn(_ path: String, _ args: [String], env: [String: String] = [:], timeou
                   stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: x, as: UTF8.self))
 }
 
-/// Kills a process group's leader with SIGKILL after a deadline, unless
-/// `finish()` comes first. Reports whether it had to.
+/// Kills a child and all its descendants with SIGKILL after a deadline,
+/// unless `finish()` comes first. Reports whether it had to. Descendants
+/// too: a tool such as strace or gdb that is killed leaves its tracee
+/// running, orphaned, holding our pipes, and reading them would never end.
 final class Killer: @unchecked Sendable {
   // @unchecked: the two flags are only touched under `lock`.
   private let lock = NSLock()
@@ -77,7 +79,7 @@ final class Killer: @unchecked Sendable {
       lock.withLock {
         if !done {
           fired = true
-          kill(pid, SIGKILL)
+          killTree(pid)
         }
       }
     }.start()
@@ -85,4 +87,26 @@ final class Killer: @unchecked Sendable {
 
   /// The child exited: stop the timer. True if it was killed by it.
   func finish() -> Bool { lock.withLock { done = true; return fired } }
+}
+
+/// SIGKILLs `pid` and every process descended from it, found through
+/// /proc before any is killed (an orphan is reparented and then cannot be
+/// told from others).
+func killTree(_ pid: Int32) {
+  var children: [Int32: [Int32]] = [:]
+  for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+    guard let p = Int32(entry),
+          let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { continue }
+    // After "pid (comm) ": the state, then the parent's pid.
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    if fields.count > 1, let parent = Int32(fields[1]) { children[parent, default: []].append(p) }
+  }
+  var tree: [Int32] = [pid]
+  var i = 0
+  while i < tree.count {
+    tree += children[tree[i]] ?? []
+    i += 1
+  }
+  for p in tree { kill(p, SIGKILL) }
 }
