@@ -64,10 +64,12 @@ extension KeyRegistry {
   /// batch. Lock held.
   func patchSites(of records: [KeyRecord], to enabled: Bool) throws(JumpLabelError) {
     var batch: [TextPatch] = []
-    batch.reserveCapacity(records.reduce(0) { $0 + (self.sites[$1.name]?.count ?? 0) })
+    batch.reserveCapacity(records.reduce(0) { $0 + (self.sites[$1.name]?.siteCount ?? 0) })
     for r in records {
-      for s in self.sites[r.name] ?? [] {
-        batch.append(TextPatch(address: s.code, expected: s.bytes(enabled: !enabled), replacement: s.bytes(enabled: enabled)))
+      for run in self.sites[r.name] ?? [] {
+        for s in run {
+          batch.append(TextPatch(address: s.code, expected: s.bytes(enabled: !enabled), replacement: s.bytes(enabled: enabled)))
+        }
       }
     }
     guard !batch.isEmpty else { return }

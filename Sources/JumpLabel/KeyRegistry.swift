@@ -36,7 +36,8 @@ final class KeyRegistry: @unchecked Sendable {
   let lock = OwnedLock()
   private let loaded = Atomic<Bool>(false)
   var keys: [String: KeyRecord] = [:]
-  var sites: [String: [SiteEntry]] = [:]
+  /// Every key's indexed sites, by name: one run per image (SiteRun.swift).
+  var sites: [String: [SiteRun]] = [:]
   var problems: [String: JumpLabelError] = [:]
   /// States set by name for keys no image has declared yet (control tools
   /// may switch a plugin's key before the plugin is loaded): applied when
@@ -156,43 +157,53 @@ final class KeyRegistry: @unchecked Sendable {
       }
       return
     }
-    // Sorted by (key, address), like the kernel's jump_label_init. One
-    // instruction may be listed twice (a linker that folds identical
-    // functions keeps both entries); it is one site.
-    var seen = Set<UInt>()
-    let sorted = t.entries.sorted { ($0.key, $0.code) < ($1.key, $1.code) }.filter { seen.insert($0.code).inserted }
+    // Per key, in name order: its sites in address order, duplicates
+    // dropped (ImageTable.keyGroups). Nothing below works per site except
+    // the byte check and the patches.
+    let groups = t.keyGroups()
     var batch: [TextPatch] = []
     var batchKeys: [String] = []
-    var i = 0
-    while i < sorted.count {
-      var j = i
-      while j < sorted.count && sorted[j].key == sorted[i].key { j += 1 }
-      let group = Array(sorted[i..<j])
-      let name = group[0].key
-      let record = keyRecord(name: name, defaultValue: group[0].declaredDefault, origin: t.image)
-      if group.contains(where: \.isTracepoint) { record.isTracepoint.store(true, ordering: .relaxed) }
-      if let other = group.first(where: { $0.declaredDefault != record.defaultValue }) {
+    var records = [KeyRecord?](repeating: nil, count: groups.count)
+    var lo = UInt.max, hi = UInt(0)
+    for k in t.keys.indices.sorted(by: { t.keys[$0] < t.keys[$1] }) where !groups[k].runs.isEmpty {
+      let (name, group) = (t.keys[k], groups[k])
+      let record = keyRecord(name: name, defaultValue: group.firstDefault, origin: t.image)
+      records[k] = record
+      if group.isTracepoint { record.isTracepoint.store(true, ordering: .relaxed) }
+      if group.declares(!record.defaultValue) {
         noteProblem(name, .conflictingDefaults(
-          key: name, declared: other.declaredDefault, recorded: record.defaultValue,
+          key: name, declared: !record.defaultValue, recorded: record.defaultValue,
           declaredAt: t.image, recordedAt: record.origin))
       }
-      if let bad = mismatches(group, expected: { $0.initialInstruction }).first { noteProblem(name, bad) }
       if problems[name] == nil {
-        let enabled = record.state
-        let patches = group.compactMap { s -> TextPatch? in
-          let want = s.bytes(enabled: enabled)
-          return want == s.initialBytes ? nil : TextPatch(address: s.code, expected: s.initialBytes, replacement: want)
+        // No conflict: every site declares the record's default. Each must
+        // hold the instruction its compiler emitted for that before
+        // anything patches it: checked here, for every site, without
+        // allocating. A key keeps one problem: the first mismatch is enough.
+        let emitted = record.defaultValue
+        if let bad = group.runs.lazy.flatMap({ $0 }).first(where: { !$0.holds(enabled: emitted) }) {
+          noteProblem(name, mismatch(name, bad, expected: emitted))
         }
-        if !patches.isEmpty { batch += patches; batchKeys.append(name) }
       }
-      sites[name, default: []].append(contentsOf: group)
-      // Every name literal of the group now finds the record lock-free
-      // (fallback reads, and refusals that must not allocate).
-      var primed = Set<UInt>()
-      for s in group where primed.insert(s.namePointer).inserted {
-        FallbackCache.sharedReady.prime(pointer: s.namePointer, length: s.key.utf8.count, record: record, unpinned: !pinned)
+      // Still no problem: the sites need patching iff the key is no longer
+      // in its default state, and then all of them.
+      let enabled = record.state
+      if problems[name] == nil && enabled != record.defaultValue {
+        for run in group.runs {
+          for s in run { batch.append(TextPatch(address: s.code, expected: s.bytes(enabled: !enabled), replacement: s.bytes(enabled: enabled))) }
+        }
+        batchKeys.append(name)
       }
-      i = j
+      sites[name, default: []].append(contentsOf: group.runs)
+      lo = min(lo, group.runs.first!.first!.code)
+      hi = max(hi, group.runs.last!.last!.code + 5)
+    }
+    // Every name literal of the table now finds its record lock-free
+    // (fallback reads, and refusals that must not allocate).
+    for n in t.names {
+      if let record = records[n.key] {
+        FallbackCache.sharedReady.prime(pointer: n.pointer, length: n.length, record: record, unpinned: !pinned)
+      }
     }
     if !batch.isEmpty, let f = foreignRuntime {
       // Another registry may patch these sites too: leave them, mark the keys.
@@ -206,9 +217,9 @@ final class KeyRegistry: @unchecked Sendable {
         for k in batchKeys { noteProblem(k, .patch(key: k, error)) }
       }
     }
-    let lo = sorted.map(\.code).min() ?? t.start
-    let hi = (sorted.map(\.code).max() ?? t.start) + 5
-    images[t.start] = IndexedImage(image: t.image, pinned: pinned, range: lo..<hi, keys: Set(sorted.map(\.key)))
+    if lo > hi { (lo, hi) = (t.start, t.start + 5) }  // no sites
+    let keys = Set(t.keys.indices.lazy.filter { records[$0] != nil }.map { t.keys[$0] })
+    images[t.start] = IndexedImage(image: t.image, pinned: pinned, range: lo..<hi, keys: keys)
   }
 
   /// Drops an image's sites from the index, lock held. Runs from the
@@ -222,7 +233,7 @@ final class KeyRegistry: @unchecked Sendable {
     unloads += 1
     unloadedAt[table] = unloads
     guard let img = images.removeValue(forKey: table) else { return }
-    for k in img.keys { sites[k]?.removeAll { $0.table == table } }
+    for k in img.keys { sites[k]?.removeAll { $0.table == table } }  // its runs
     // At exit (after our atexit handler) the loader runs every destructor
     // but unmaps nothing while other threads may still run the image and
     // trap late in it: keep its addresses in the late-trap history then. Its
@@ -265,13 +276,11 @@ final class KeyRegistry: @unchecked Sendable {
     keys[name]?.hasProblem.store(true, ordering: .releasing)
   }
 
-  /// Sites of `group` that do not hold `expected(site)`.
-  private func mismatches(_ group: [SiteEntry], expected: (SiteEntry) -> [UInt8]) -> [JumpLabelError] {
-    group.compactMap { site in
-      let found = Array(UnsafeBufferPointer(start: UnsafePointer<UInt8>(bitPattern: site.code), count: 5))
-      let want = expected(site)
-      return found == want ? nil : .unexpectedSite(key: site.key, site: CodeLocation(site.code), expected: want, found: found)
-    }
+  /// The error for a site of `key` that does not hold its instruction for
+  /// `expected` (the key's state).
+  private func mismatch(_ key: String, _ site: IndexedSite, expected: Bool) -> JumpLabelError {
+    .unexpectedSite(key: key, site: CodeLocation(site.code), expected: site.bytes(enabled: expected).array,
+                    found: InstructionBytes(at: site.code, count: 5).array)
   }
 
   /// Re-reads every site of every key and reports those that do not hold
@@ -281,7 +290,9 @@ final class KeyRegistry: @unchecked Sendable {
     return lock.withLockUnlessReentrant {
       keys.values.sorted { $0.name < $1.name }.flatMap { r in
         let enabled = r.state
-        return mismatches(sites[r.name] ?? [], expected: { $0.instruction(enabled: enabled) })
+        return (sites[r.name] ?? []).flatMap { run in
+          run.lazy.filter { !$0.holds(enabled: enabled) }.map { self.mismatch(r.name, $0, expected: enabled) }
+        }
       }
     } ?? []
   }
@@ -365,10 +376,12 @@ final class KeyRegistry: @unchecked Sendable {
 
   /// Makes every site of `record` follow `enabled`, in one batch. Lock held.
   func patchSites(of record: KeyRecord, to enabled: Bool) throws(JumpLabelError) {
-    guard let list = sites[record.name], !list.isEmpty else { return }
+    guard let runs = sites[record.name], runs.siteCount > 0 else { return }
     if let f = foreignRuntime { throw f }
-    let batch = list.map {
-      TextPatch(address: $0.code, expected: $0.bytes(enabled: !enabled), replacement: $0.bytes(enabled: enabled))
+    var batch: [TextPatch] = []
+    batch.reserveCapacity(runs.siteCount)
+    for run in runs {
+      for s in run { batch.append(TextPatch(address: s.code, expected: s.bytes(enabled: !enabled), replacement: s.bytes(enabled: enabled))) }
     }
     do {
       try TextPoke.apply(batch)
@@ -398,7 +411,7 @@ final class KeyRegistry: @unchecked Sendable {
   func infoLocked(_ r: KeyRecord) -> PendingInfo {
     PendingInfo(
       name: r.name, state: r.state, count: max(r.count.load(ordering: .acquiring), 0),
-      sites: sites[r.name]?.count ?? 0, defaultValue: r.defaultValue,
+      sites: sites[r.name]?.siteCount ?? 0, defaultValue: r.defaultValue,
       fallbackHits: r.fallbackHits.load(ordering: .relaxed),
       fallbackHitsInOptimizedCode: r.optimizedFallbackHits.load(ordering: .relaxed),
       isTracepoint: r.isTracepoint.load(ordering: .relaxed), problem: problems[r.name])
@@ -423,7 +436,7 @@ final class KeyRegistry: @unchecked Sendable {
     ensureLoaded()
     guard let r = try lock.withLockUnlessReentrant({ () throws(JumpLabelError) in
       guard keys[name] != nil else { throw JumpLabelError.unknownKey(name) }
-      return (sites[name] ?? []).map(StaticKeySite.init)
+      return (sites[name] ?? []).flatMap { run in run.map { $0.info(key: name, image: run.image) } }
     }) else { throw .reentrantControl(key: name) }
     return r
   }
@@ -450,7 +463,7 @@ final class KeyRegistry: @unchecked Sendable {
     ensureLoaded()
     return lock.withLockUnlessReentrant {
       images.map { (start, img) in
-        (img.image, img.keys.reduce(0) { n, k in n + (sites[k]?.filter { $0.table == start }.count ?? 0) }, img.pinned)
+        (img.image, img.keys.reduce(0) { n, k in n + (sites[k]?.filter { $0.table == start }.siteCount ?? 0) }, img.pinned)
       }
     }?.sorted { $0.image < $1.image } ?? []
   }

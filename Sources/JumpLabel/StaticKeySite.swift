@@ -23,10 +23,6 @@ public struct StaticKeySite: Sendable, Hashable, CustomStringConvertible {
   /// Path of the image that holds the site.
   public let image: String
 
-  init(_ e: SiteEntry) {
-    self.init(key: e.key, address: e.code, target: e.target, likely: e.likely, image: e.image)
-  }
-
   init(key: String, address: UInt, target: UInt, likely: Bool, image: String) {
     self.key = key
     self.address = address

@@ -3,45 +3,62 @@ import CJumpLabelSite
 import Glibc
 import TextPoke
 
-/// One branch site read from an image's `jumplabel_sites` table.
-struct SiteEntry: Sendable, Hashable {
+/// One entry of an image's `jumplabel_sites` table, decoded into 16 bytes:
+/// its address, its jump, its key (an index into `ImageTable.keys`) and
+/// its flags. Lives only until the table is indexed (`SiteRun` is what the
+/// index keeps).
+struct TableEntry: Sendable {
   /// Address of the 5-byte instruction.
   let code: UInt
-  /// Where its JMP goes.
-  let target: UInt
-  /// The key's name.
-  let key: String
-  /// Where the name literal is (the `StaticString` the site was compiled
-  /// from points there too).
-  let namePointer: UInt
+  /// Displacement of its `jmp rel32` (from the end of the instruction).
+  let jump: Int32
+  /// The key's index in bits 0-28, `JL_FLAG_*` in bits 29-31.
+  private let keyAndFlags: UInt32
+
+  /// Keys per table: an index must leave the top 3 bits to the flags.
+  static let maxKeys = 1 << 29
+
+  init(code: UInt, jump: Int32, key: Int, flags: UInt64) {
+    self.code = code
+    self.jump = jump
+    keyAndFlags = UInt32(key) | UInt32(truncatingIfNeeded: flags & 7) << 29
+  }
+
+  /// Index of its key in `ImageTable.keys`.
+  var key: Int { Int(keyAndFlags & (1 << 29 - 1)) }
   /// True if the NOP path is the "enabled" path.
-  let likely: Bool
+  var likely: Bool { keyAndFlags >> 29 & JL_FLAG_LIKELY != 0 }
   /// The default declared at this site.
-  let declaredDefault: Bool
+  var declaredDefault: Bool { keyAndFlags >> 29 & JL_FLAG_DEFAULT != 0 }
   /// The site is a tracepoint's.
-  let isTracepoint: Bool
-  /// Its `jmp rel32`, made once when the table is read.
-  let jmp: InstructionBytes
-  /// The image that holds the site.
-  let image: String
-  /// Start of the image's table: identifies the image while it is loaded.
-  let table: UInt
+  var isTracepoint: Bool { keyAndFlags >> 29 & JL_FLAG_TRACEPOINT != 0 }
+}
 
-  /// The instruction this site must hold when its key is `enabled`.
-  /// The kernel's rule: NOP iff enabled == likely.
-  func instruction(enabled: Bool) -> [UInt8] { bytes(enabled: enabled).array }
+/// One distinct name literal of a table. Entries of one key usually share
+/// a literal, so each is decoded once, not once per entry.
+struct TableName: Sendable {
+  /// Where the literal is (the `StaticString` the sites were compiled
+  /// from points there too).
+  let pointer: UInt
+  /// Its length in bytes.
+  let length: Int
+  /// Index of its key in `ImageTable.keys`.
+  let key: Int
+}
 
-  /// The same, inline (no allocation).
-  func bytes(enabled: Bool) -> InstructionBytes { enabled == likely ? SiteEntry.nop5 : jmp }
+/// What one table says about one key: its sites, and what they declare.
+struct KeyGroup: Sendable {
+  /// Its distinct sites, in address order.
+  var runs: [SiteRun] = []
+  /// The default declared by its first site (by address).
+  var firstDefault = false
+  /// Some site declares default false / true.
+  var declaresFalse = false, declaresTrue = false
+  /// Some site is a tracepoint's.
+  var isTracepoint = false
 
-  /// The NOP, inline.
-  static let nop5 = InstructionBytes(StaticKeySite.nop5)
-
-  /// The instruction the compiler emitted: the one for the declared default.
-  var initialInstruction: [UInt8] { instruction(enabled: declaredDefault) }
-
-  /// The same, inline.
-  var initialBytes: InstructionBytes { bytes(enabled: declaredDefault) }
+  /// Some site declares `value` as the default.
+  func declares(_ value: Bool) -> Bool { value ? declaresTrue : declaresFalse }
 }
 
 /// The site table of one loaded image, copied out of it: nothing reads the
@@ -60,8 +77,77 @@ struct ImageTable: Sendable {
   let initialised: Bool
   /// Its unload hook has run: it is being unloaded.
   let unloading: Bool
-  /// Its sites.
-  let entries: [SiteEntry]
+  /// Its entries, in table order, duplicates included.
+  let entries: [TableEntry]
+  /// The distinct name literals the entries use.
+  let names: [TableName]
+  /// The distinct key names, in order of first appearance.
+  let keys: [String]
+
+  /// The sites grouped by key (`groups[k]` is key k's), each group in
+  /// address order, like the kernel's jump_label_init. One instruction may
+  /// be listed twice (a linker that folds identical functions keeps both
+  /// entries); it is one site, kept under the first of its keys by name,
+  /// then the first in table order.
+  ///
+  /// A table is in address order (each object file's part is, and the
+  /// linker lays out code and tables in the same input order), so usually
+  /// nothing is sorted: a check, a counting pass, one stable bucket pass
+  /// by key, and the runs (8 bytes per site, the only memory kept).
+  func keyGroups() -> [KeyGroup] {
+    entries.withUnsafeBufferPointer { e in
+      var inOrder = true
+      for i in e.indices.dropFirst() where e[i - 1].code > e[i].code { inOrder = false; break }
+      if inOrder { return keyGroups(byCode: e) }
+      let sorted = e.sorted { $0.code < $1.code }  // stable: equal addresses keep table order
+      return sorted.withUnsafeBufferPointer { keyGroups(byCode: $0) }
+    }
+  }
+
+  private func keyGroups(byCode: UnsafeBufferPointer<TableEntry>) -> [KeyGroup] {
+    var groups = [KeyGroup](repeating: KeyGroup(), count: keys.count)
+    var counts = [Int](repeating: 0, count: keys.count)
+    var i = 0
+    while let e = nextSite(byCode, &i) {
+      let k = e.key
+      if counts[k] == 0 { groups[k].firstDefault = e.declaredDefault }
+      counts[k] += 1
+      if e.declaredDefault { groups[k].declaresTrue = true } else { groups[k].declaresFalse = true }
+      if e.isTracepoint { groups[k].isTracepoint = true }
+    }
+    // Bucket by key, stable: each bucket stays in address order.
+    var next = [Int](repeating: 0, count: keys.count)
+    for k in counts.indices.dropFirst() { next[k] = next[k - 1] + counts[k - 1] }
+    let total = counts.reduce(0, +)
+    let grouped = [TableEntry](unsafeUninitializedCapacity: total) { out, n in
+      i = 0
+      while let e = nextSite(byCode, &i) {
+        out.initializeElement(at: next[e.key], to: e)
+        next[e.key] += 1
+      }
+      n = total
+    }
+    for k in groups.indices where counts[k] > 0 {
+      // next[k] is now the end of bucket k.
+      groups[k].runs = SiteRun.runs(table: start, image: image, sites: grouped[(next[k] - counts[k])..<next[k]])
+    }
+    return groups
+  }
+
+  /// The site at `i` in `byCode` (in address order), and moves `i` past
+  /// it. Of entries at one address, the one whose key sorts first by name,
+  /// then the first. Nil at the end.
+  @inline(__always)
+  private func nextSite(_ byCode: UnsafeBufferPointer<TableEntry>, _ i: inout Int) -> TableEntry? {
+    guard i < byCode.count else { return nil }
+    var site = byCode[i]
+    i += 1
+    while i < byCode.count && byCode[i].code == site.code {
+      if keys[byCode[i].key] < keys[site.key] { site = byCode[i] }
+      i += 1
+    }
+    return site
+  }
 }
 
 /// Reads the site tables of loaded images.
@@ -185,28 +271,54 @@ enum SiteTable {
     return e >= s ? (s, e) : nil
   }
 
+  /// Copies the table [start, end) out of its image (which must stay
+  /// mapped meanwhile). Each distinct name literal, by (address, length),
+  /// is decoded once: consecutive entries usually share one, so most
+  /// entries cost neither a decode nor a hash lookup.
   static func read(from start: UInt, to end: UInt, image: String, linksSwiftCore: Bool,
                    initialised: Bool, unloading: Bool) -> ImageTable {
+    struct Literal: Hashable { let pointer: UInt, length: Int }
     let stride = UInt(MemoryLayout<jl_entry>.stride)
-    var entries: [SiteEntry] = []
-    var p = start
-    while p + stride <= end {
+    let count = Int((end - start) / stride)  // end >= start: tableBounds
+    var entries: [TableEntry] = []
+    entries.reserveCapacity(count)
+    var names: [TableName] = []
+    var nameKeys: [Literal: Int] = [:]
+    var keys: [String] = []
+    var keyIndex: [String: Int] = [:]
+    var last = (literal: Literal(pointer: 0, length: -1), key: 0)
+    for i in 0..<count {
+      let p = start + UInt(i) * stride
       let e = UnsafePointer<jl_entry>(bitPattern: p)!.pointee
+      let literal = Literal(pointer: p &+ 8 &+ UInt(bitPattern: Int(e.name)), length: Int(e.name_len))
+      if literal != last.literal {
+        if let k = nameKeys[literal] {
+          last = (literal, k)
+        } else {
+          let name = String(decoding: UnsafeBufferPointer(
+            start: UnsafePointer<UInt8>(bitPattern: literal.pointer), count: literal.length), as: UTF8.self)
+          let k = keyIndex[name] ?? keys.count
+          if k == keys.count {
+            precondition(k < TableEntry.maxKeys, "JumpLabel: too many keys in the site table of \(image)")
+            keys.append(name)
+            keyIndex[name] = k
+          }
+          last = (literal, k)
+          nameKeys[literal] = k
+          names.append(TableName(pointer: literal.pointer, length: literal.length, key: k))
+        }
+      }
       let code = p &+ UInt(bitPattern: Int(e.code))
       let target = p &+ 4 &+ UInt(bitPattern: Int(e.target))
-      let namePtr = p &+ 8 &+ UInt(bitPattern: Int(e.name))
-      let name = String(decoding: UnsafeBufferPointer(start: UnsafePointer<UInt8>(bitPattern: namePtr), count: Int(e.name_len)), as: UTF8.self)
-      entries.append(SiteEntry(
-        code: code, target: target, key: name, namePointer: namePtr,
-        likely: e.flags & UInt64(JL_FLAG_LIKELY) != 0,
-        declaredDefault: e.flags & UInt64(JL_FLAG_DEFAULT) != 0,
-        isTracepoint: e.flags & UInt64(JL_FLAG_TRACEPOINT) != 0,
-        jmp: InstructionBytes(StaticKeySite.jmp32(from: code, to: target)),
-        image: image, table: start))
-      p += stride
+      // The assembler encoded a `jmp rel32` to this target in the same
+      // function (or could have), so the distance always fits.
+      guard let jump = Int32(exactly: Int(bitPattern: target) &- Int(bitPattern: code &+ 5)) else {
+        fatalError("JumpLabel: corrupt site table in \(image): the jump at 0x\(String(code, radix: 16)) does not fit in rel32")
+      }
+      entries.append(TableEntry(code: code, jump: jump, key: last.key, flags: e.flags))
     }
     return ImageTable(
       start: start, image: image, linksSwiftCore: linksSwiftCore, initialised: initialised,
-      unloading: unloading, entries: entries)
+      unloading: unloading, entries: entries, names: names, keys: keys)
   }
 }
