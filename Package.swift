@@ -18,6 +18,7 @@ let package = Package(
     .library(name: "JumpLabelTestChurn", type: .dynamic, targets: ["ChurnSites"]),
     .library(name: "JumpLabelTestLinkedC", type: .dynamic, targets: ["LinkedCSites"]),
     .library(name: "JumpLabelTestForeignRuntime", type: .dynamic, targets: ["ForeignRuntime"]),
+    .library(name: "JumpLabelTestUSDTLib", type: .dynamic, targets: ["USDTLib"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -46,6 +47,13 @@ let package = Package(
     .target(name: "JumpLabelControl", dependencies: ["JumpLabel", "Tracepoints", "CJumpLabelControl"]),
     // Keys declared in one module and used in another (tests, stress).
     .target(name: "JumpLabelFixtures", dependencies: ["JumpLabel", "Tracepoints"], path: "Tests/Fixtures"),
+    // Tracepoints with USDT probe points, optimised in every configuration
+    // (probe points exist only in optimised code).
+    .target(name: "USDTFixtures", dependencies: ["Tracepoints"], path: "Tests/USDTFixtures",
+            swiftSettings: [.unsafeFlags(["-O"])]),
+    // A Swift library with a USDT tracepoint, dlopened by the harness.
+    .target(name: "USDTLib", dependencies: ["Tracepoints"], path: "Tests/SharedLibraries/USDTLib",
+            swiftSettings: [.unsafeFlags(["-O"])]),
     // Shared-library fixtures. Optimised in every configuration, so that
     // their sites are real NOP/JMP sites in debug test runs too.
     .target(name: "PairKeys", dependencies: ["JumpLabel"], path: "Tests/SharedLibraries/PairKeys",
@@ -87,11 +95,11 @@ let package = Package(
     .executableTarget(
       name: "jumplabel-harness",
       dependencies: ["JumpLabel", "TextPoke", "StressWorkload", "CStressWorkload", "CHarness", "JumpLabelFixtures", "JumpLabelControl", "Tracepoints",
-                     .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                     "USDTFixtures", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Tests/Harness"),
     .testTarget(name: "TextPokeTests", dependencies: ["TextPoke", "JumpLabelFixtures"]),
     .testTarget(name: "JumpLabelTests", dependencies: ["JumpLabel", "JumpLabelFixtures", "TextPoke"]),
-    .testTarget(name: "TracepointTests", dependencies: ["Tracepoints", "JumpLabel", "JumpLabelFixtures", "TextPoke"]),
+    .testTarget(name: "TracepointTests", dependencies: ["Tracepoints", "JumpLabel", "JumpLabelFixtures", "TextPoke", "USDTFixtures"]),
     // Runs the real `jumplabel` and `jumplabel-harness` binaries; the
     // dependencies make sure they are built.
     .testTarget(name: "StressTests", dependencies: ["jumplabel", "jumplabel-harness", "JumpLabelFixtures", "JumpLabelControl"]),

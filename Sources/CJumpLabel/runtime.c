@@ -18,6 +18,9 @@ static atomic_int started;
 
 // Defined by the control module when it is linked (a weak reference).
 __attribute__((weak, visibility("hidden"))) extern void jl_control_image_loaded(void);
+// Defined by the tracepoints module when it is linked: starts the USDT
+// watcher (Sources/CTracepoints/usdt_watch.c).
+__attribute__((weak, visibility("hidden"))) extern void jl_usdt_image_loaded(void);
 static _Atomic uintptr_t primary_cached;
 static atomic_int fallback_ready;
 
@@ -40,6 +43,7 @@ static void local_image_event(uint32_t event, const void *note) {
   // JUMPLABEL_CONTROL=1 is read here, at the first load hook (the control
   // module, if linked, starts its server; Sources/CJumpLabelControl).
   if (event == JL_IMAGE_LOADED && jl_control_image_loaded) jl_control_image_loaded();
+  if (event == JL_IMAGE_LOADED && jl_usdt_image_loaded) jl_usdt_image_loaded();
   if (atomic_load(&started)) jl_rt_image_event(event, note);
 }
 

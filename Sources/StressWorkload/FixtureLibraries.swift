@@ -14,6 +14,8 @@ package enum FixtureLibrary: String, CaseIterable {
   case linkedC = "libJumpLabelTestLinkedC.so"
   /// C, carries a runtime note of another ABI (999).
   case foreignRuntime = "libJumpLabelTestForeignRuntime.so"
+  /// Swift, a tracepoint with a USDT probe point (`jltestlib:usdt_libtick`).
+  case usdt = "libJumpLabelTestUSDTLib.so"
 
   /// Where this build of the package put it.
   package var path: String {

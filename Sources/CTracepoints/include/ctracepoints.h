@@ -4,12 +4,17 @@
 //   called after it returns, while emitting threads take no lock
 //   (grace.c);
 // - the calling thread's kernel thread id, cached per thread, for event
-//   records (thread_id.c).
+//   records (thread_id.c);
+// - the ring buffer sink's storage (ring.c);
+// - the USDT watcher, which switches a tracepoint on while a tracer is
+//   attached to its probe points (usdt_watch.c; the probe points
+//   themselves are in jumplabel_usdt.h).
 //
 // Everything is hidden: each image that links a copy has its own.
 #ifndef CTRACEPOINTS_H
 #define CTRACEPOINTS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #pragma GCC visibility push(hidden)
@@ -64,6 +69,39 @@ uint64_t tpx_ring_dropped(const tpx_ring *r);
 /// Records ever written.
 uint64_t tpx_ring_written(tpx_ring *r);
 uint32_t tpx_ring_payload_capacity(const tpx_ring *r);
+
+/// The USDT watcher's counters (usdt_watch.c).
+typedef struct jl_usdt_status {
+  int32_t running;        ///< the thread exists
+  int32_t enabled;        ///< JUMPLABEL_USDT is not 0
+  uint64_t ticks;         ///< polls so far
+  uint64_t changes;       ///< keys incremented or decremented for tracers
+  uint64_t failures;      ///< changes refused (retried a second later)
+  uint64_t probe_points;  ///< probe points in the images seen by the last poll
+  int64_t cpu_ns;         ///< the watcher thread's CPU time at its last poll
+} jl_usdt_status;
+
+/// Reads the watcher's counters.
+void jl_usdt_watcher_status(jl_usdt_status *out);
+
+/// Called by the primary runtime's load hook for every image with sites
+/// (a weak reference in Sources/CJumpLabel/runtime.c): starts the watcher
+/// once, and wakes it if it sleeps for want of probe points.
+void jl_usdt_image_loaded(void);
+
+/// One probe point of a loaded image, as `jl_usdt_list` reports it.
+typedef struct jl_usdt_point {
+  uintptr_t pc;              ///< the probe's NOP
+  uintptr_t semaphore;       ///< its semaphore
+  uint16_t semaphore_value;  ///< the semaphore when listed
+  const void *name;          ///< the tracepoint's name (not NUL-terminated)
+  int64_t name_len;
+  uintptr_t image_base;      ///< the image's load bias
+} jl_usdt_point;
+
+/// Writes up to `max` probe points of every loaded image into `out`;
+/// returns how many there are (call again with a larger buffer if more).
+size_t jl_usdt_list(jl_usdt_point *out, size_t max);
 
 #pragma GCC visibility pop
 

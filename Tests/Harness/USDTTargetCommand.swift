@@ -1,0 +1,96 @@
+import ArgumentParser
+import Glibc
+import JumpLabel
+import Synchronization
+import Tracepoints
+import JumpLabelFixtures
+import StressWorkload
+import USDTFixtures
+
+/// `jumplabel-harness usdt-target`: a process for bpftrace and perf to
+/// attach to. A thread emits `jltest.usdt.tick` from its two probe points
+/// (and `jltest.usdt.wide-6`) in a loop; another writes a timeline line
+/// every 5 ms to `--timeline`:
+///
+///     t=MONOTONIC_NS enabled=0|1 count=N nop=0|1 sem=MAX_SEMAPHORE
+///
+/// (`nop`: every site of the key holds a NOP; `sem`: the largest
+/// semaphore of its probe points). Prints `usdt-target: pid P`
+/// once the first line is written; on SIGTERM or SIGINT, or after
+/// `--duration`, prints the watcher's counters and exits 0.
+struct USDTTargetCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "usdt-target", abstract: "A process with USDT probe points (for the tests).")
+
+  @Option var timeline: String?
+  @Option var duration = 120.0
+  @Option(help: "Microseconds between emits; 0: do not emit at all (the watcher's idle cost).") var periodUs = 500
+  @Flag(help: "Attach an in-process probe to jltest.usdt.tick for the whole run (a second consumer).") var holdProbe = false
+  @Flag(help: "dlopen the USDT fixture library and emit its tracepoint too; the timeline follows its key.") var library = false
+
+  func run() throws {
+    var stopSignals = sigset_t()
+    sigemptyset(&stopSignals)
+    sigaddset(&stopSignals, SIGTERM)
+    sigaddset(&stopSignals, SIGINT)
+    pthread_sigmask(SIG_BLOCK, &stopSignals, nil)  // the threads below inherit it
+
+    typealias Emit = @convention(c) (Int) -> Void
+    var opened: Emit? = nil
+    if library {
+      let lib = try OpenedLibrary.open(try FixtureLibrary.usdt.requireBuilt())
+      opened = try lib.function("jl_test_usdt_lib_emit", as: Emit.self)
+    }
+    let libraryEmit = opened
+    let key = library ? "jltestlib.usdt.libtick" : "jltest.usdt.tick"
+    let sites = try StaticKeys.sites(named: key)
+    let inProcess = Atomic<Int>(0)
+    let held = holdProbe ? try Tracepoint.usdtTick.attach { _ in inProcess.add(1, ordering: .relaxed) } : nil
+    let stop = Atomic<Bool>(false)
+    let lines = Atomic<Int>(0)
+    let out: UnsafeMutablePointer<FILE>? = timeline.flatMap { fopen($0, "w") }
+    nonisolated(unsafe) let file = out
+    let periodUs = periodUs
+    withThreads(periodUs > 0 ? 2 : 1, { index in
+      if index == 1 {
+        var i = 0
+        while !stop.load(ordering: .relaxed) {
+          if i % 2 == 0 { USDTFixture.tickA(i) } else { USDTFixture.tickB(i) }
+          if i % 16 == 0 { USDTFixture.wide(i) }
+          libraryEmit?(i)
+          i += 1
+          usleep(UInt32(periodUs))
+        }
+        return
+      }
+      while !stop.load(ordering: .relaxed) {
+        let info = try? StaticKeys.info(named: key)
+        let nop = sites.allSatisfy { $0.currentBytes == StaticKeySite.nop5 }
+        let sem = USDT.probePoints().filter { $0.tracepoint == key }.map(\.semaphore).max() ?? 0
+        if let file {
+          var ts = timespec()
+          clock_gettime(CLOCK_MONOTONIC, &ts)
+          let t = Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+          fputs("t=\(t) enabled=\((info?.state ?? false) ? 1 : 0) count=\(info?.count ?? -1) nop=\(nop ? 1 : 0) sem=\(sem)\n", file)
+          fflush(file)
+        }
+        lines.add(1, ordering: .relaxed)
+        usleep(5_000)
+      }
+    }, during: {
+      while lines.load(ordering: .relaxed) == 0 { usleep(1_000) }
+      print("usdt-target: pid \(getpid()) probe points \(USDT.probePoints().count)")
+      fflush(nil)
+      var wait = timespec(tv_sec: Int(duration), tv_nsec: Int((duration - duration.rounded(.down)) * 1e9))
+      _ = sigtimedwait(&stopSignals, nil, &wait)
+      stop.store(true, ordering: .relaxed)
+    })
+    if let out { fclose(out) }
+    held?.detach()
+    if holdProbe { print("usdt-target: in-process probe saw \(inProcess.load(ordering: .relaxed)) events") }
+    let w = USDT.watcher
+    print("usdt-target: watcher running=\(w.running ? 1 : 0) polls=\(w.polls) changes=\(w.changes) failures=\(w.failures) "
+          + "probe-points=\(w.probePoints) cpu-ns=\(w.cpuTime.components.seconds * 1_000_000_000 + w.cpuTime.components.attoseconds / 1_000_000_000)")
+    if let e = w.lastError { print("usdt-target: last error: \(e)") }
+    if !USDT.problems().isEmpty { print("usdt-target: probe points missing: \(USDT.problems())") }
+  }
+}
