@@ -7,12 +7,13 @@ import Glibc
 /// count, busy threads, idle threads and a SIGTRAP-blocking thread; the
 /// physical floor; the Rust static-key crate's design side by side; the
 /// stall running threads see, against a stop-the-world patcher; indexing
-/// 100,000 sites at load. `--json` for Scripts/plot-bench.py.
+/// 100,000 sites at load; a USDT tracepoint's emit, with and without
+/// bpftrace attached. `--json` for Scripts/plot-bench.py.
 struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench", abstract: "Measure toggle latency, thread costs, stalls and indexing (one run, ratios comparable).")
 
-  enum Part: String, CaseIterable, ExpressibleByArgument { case floor, sites, busy, idle, blocker, peer, stall, index }
+  enum Part: String, CaseIterable, ExpressibleByArgument { case floor, sites, busy, idle, blocker, peer, stall, index, usdt }
 
   @Option(help: "Only these parts (default: all): \(Part.allCases.map(\.rawValue).joined(separator: ", ")).")
   var only: [Part] = []
@@ -39,6 +40,7 @@ struct BenchCommand: ParsableCommand {
     if parts.contains(.peer) { step("static-key crate design"); r.peer = try s.peer() }
     if parts.contains(.stall) { step("stalls"); r.stall = try s.stall(seconds: stallSeconds) }
     if parts.contains(.index) { step("indexing 100,000 sites"); r.index = try s.index(count: 100_000) }
+    if parts.contains(.usdt) { step("USDT tracepoint emits"); r.usdt = try s.usdt() }
     if json {
       let e = JSONEncoder()
       e.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -76,6 +78,10 @@ struct BenchCommand: ParsableCommand {
     }
     if let i = r.index {
       out.append("indexing \(i.sites) sites at load: \(String(format: "%.1f", i.milliseconds)) ms, \(String(format: "%.0f", i.bytesPerSite)) bytes per site")
+    }
+    if !r.usdt.isEmpty {
+      out.append("one emit of a USDT tracepoint (two Int arguments):")
+      for row in r.usdt { out.append("  \(pad(row.state, 48)) \(String(format: "%.1f", row.nsPerEmit)) ns") }
     }
     return out.joined(separator: "\n")
   }

@@ -30,6 +30,7 @@ struct BenchReport: Codable {
     var percentiles: [[Double]]
   }
   struct IndexRow: Codable { var sites: Int; var milliseconds: Double; var bytesPerSite: Double }
+  struct USDTRow: Codable { var state: String; var nsPerEmit: Double }
 
   var machine: Machine
   var floor: Summary?
@@ -41,6 +42,7 @@ struct BenchReport: Codable {
   var peer: [PeerRow] = []
   var stall: [StallRow] = []
   var index: IndexRow?
+  var usdt: [USDTRow] = []
 }
 
 /// The scenarios. Each toggles real sites of the bench library.
