@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Model-checks Model/textpoke.pml with spin (exhaustive, no bitstate).
+# Model-checks the patch protocols with spin (exhaustive, no bitstate):
+# Model/textpoke.pml (int3) and Model/selfloop.pml (self-loop).
 #
 #   Model/check.sh                 correct model in two sizes + broken variants
 #   MODEL_DEEP=1 Model/check.sh    also N=3 executors x NB=3 batches

@@ -21,7 +21,8 @@ import Glibc
 struct HazardMonitor {
   private var tracer: Tracer?
   private var threadCount = -1
-  private var threads: [ProcessScan.ThreadInfo] = []
+  /// The last full scan (its threads and what they block).
+  private var scanned = ProcessScan(tracer: nil, threads: [])
   private var cheapAt: UInt64 = 0
   private var fullAt: UInt64 = 0
   private var lastBatchAt: UInt64 = 0
@@ -46,14 +47,14 @@ struct HazardMonitor {
         threadCount = n
         let s = ProcessScan.settled(faults)
         fullScans += 1
-        threads = s.threads
+        scanned = s
         tracer = s.tracer
         fullAt = now
       }
       cheapAt = now
     }
     lastBatchAt = now
-    return ProcessScan(tracer: tracer, threads: threads)
+    return ProcessScan(tracer: tracer, threadsOf: scanned)
   }
 
   /// A full scan now (parking needs every thread's mask as it is now).
@@ -65,7 +66,7 @@ struct HazardMonitor {
   mutating func fresh(_ faults: TextPokeFaults, _ now: UInt64, signalsNeeded: Bool = false) -> ProcessScan {
     let s = ProcessScan.settled(faults, signalsNeeded: signalsNeeded)
     fullScans += 1
-    threads = s.threads
+    scanned = s
     tracer = s.tracer
     threadCount = s.threads.count + 1
     fullAt = now

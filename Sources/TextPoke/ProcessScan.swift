@@ -21,10 +21,24 @@ struct ProcessScan {
   let tracer: Tracer?
   /// Threads other than the caller.
   let threads: [ThreadInfo]
-
   /// Other threads that block SIGTRAP: an int3 on such a thread kills the
   /// process (the kernel forces the signal and resets the disposition).
-  var sigtrapBlockers: [ThreadInfo] { threads.filter { $0.blocks(SIGTRAP) } }
+  /// Found once per scan: every batch asks (`int3Hazard`), and a filter
+  /// over 10,000 threads per batch tripled the cost of a toggle.
+  let sigtrapBlockers: [ThreadInfo]
+
+  init(tracer: Tracer?, threads: [ThreadInfo]) {
+    self.tracer = tracer
+    self.threads = threads
+    sigtrapBlockers = threads.filter { $0.blocks(SIGTRAP) }
+  }
+
+  /// `scan`'s threads, as they were, with a newer view of the tracer.
+  init(tracer: Tracer?, threadsOf scan: ProcessScan) {
+    self.tracer = tracer
+    threads = scan.threads
+    sigtrapBlockers = scan.sigtrapBlockers
+  }
 
   /// The int3 protocol cannot be used: a tracer would stop on our traps, or
   /// a thread would be killed by one.
