@@ -38,13 +38,7 @@ import Testing
       try p.run()
       process = p
       // The first line says where it listens.
-      var line = ""
-      let h = out.fileHandleForReading
-      while !line.hasSuffix("\n") {
-        let d = h.readData(ofLength: 1)
-        if d.isEmpty { break }
-        line += String(decoding: d, as: UTF8.self)
-      }
+      let line = readFirstLine(out.fileHandleForReading)
       let parts = line.split(separator: " ")
       guard parts.count == 5, parts[0] == "control-target:", let pid = Int32(parts[2]) else {
         p.terminate()

@@ -110,3 +110,16 @@ func killTree(_ pid: Int32) {
   }
   for p in tree { kill(p, SIGKILL) }
 }
+
+/// Reads `h` up to and including the first newline, a byte at a time (so
+/// that nothing after it is consumed): a child's first line, which says
+/// where it listens. Empty or partial if the child closed its end first.
+func readFirstLine(_ h: FileHandle) -> String {
+  var line = ""
+  while !line.hasSuffix("\n") {
+    let d = h.readData(ofLength: 1)
+    if d.isEmpty { break }
+    line += String(decoding: d, as: UTF8.self)
+  }
+  return line
+}

@@ -67,13 +67,7 @@ import Testing
       p.standardInput = FileHandle.nullDevice
       try p.run()
       process = p
-      var line = ""
-      let h = out.fileHandleForReading
-      while !line.hasSuffix("\n") {
-        let d = h.readData(ofLength: 1)
-        if d.isEmpty { break }
-        line += String(decoding: d, as: UTF8.self)
-      }
+      let line = readFirstLine(out.fileHandleForReading)
       let parts = line.split(separator: " ")
       guard parts.count >= 3, parts[0] == "usdt-target:", let pid = Int32(parts[2]) else {
         p.terminate()
