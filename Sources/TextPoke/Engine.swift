@@ -346,6 +346,7 @@ final class Engine: @unchecked Sendable {
     var all = sigset_t(), old = sigset_t()
     sigfillset(&all)
     for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT, SIGSYS] { sigdelset(&all, sig) }
+    if faults.contains(.selfLoopKeepsSignals) { sigemptyset(&all) }
     pthread_sigmask(SIG_BLOCK, &all, &old)
     defer { pthread_sigmask(SIG_SETMASK, &old, nil) }
     var tails = false

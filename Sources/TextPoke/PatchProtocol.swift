@@ -72,4 +72,8 @@ public struct TextPokeFaults: OptionSet, Sendable {
   /// times out (2 s). Shows what the up-front refusal prevents, and that
   /// the rollback survives it.
   public static let skipSignalSyncCheck = TextPokeFaults(rawValue: 1024)
+  /// The self-loop protocol leaves the patcher's signal mask alone: a
+  /// handler that runs a site of the batch on the patcher's own thread
+  /// then spins on the loop forever (the hang the mask prevents).
+  public static let selfLoopKeepsSignals = TextPokeFaults(rawValue: 2048)
 }
