@@ -287,12 +287,21 @@ static int is_wanted(void) {
 // table is the parent's copy, with the states the parent had applied to
 // the keys the child inherited, so the new watcher decrements what the
 // parent's had incremented once the child's semaphores say so.
+// JUMPLABEL_USDT_FORK_RESTART=0 (read in the parent, at start-up) leaves
+// the child without one: the tests' negative control, which shows that
+// without this restart a tracer attached to a child switches nothing on.
+static int restart_in_child = 1;
+
 static void after_fork_child(void) {
   atomic_store(&running, 0);
-  if (atomic_load(&wanted) == 1) start();
+  if (atomic_load(&wanted) == 1 && restart_in_child) start();
 }
 
-__attribute__((constructor)) static void install_fork_handler(void) { pthread_atfork(0, 0, after_fork_child); }
+__attribute__((constructor)) static void install_fork_handler(void) {
+  const char *v = getenv("JUMPLABEL_USDT_FORK_RESTART");
+  restart_in_child = !(v && strcmp(v, "0") == 0);
+  pthread_atfork(0, 0, after_fork_child);
+}
 
 void jl_usdt_image_loaded(void) {
   if (!is_wanted()) return;

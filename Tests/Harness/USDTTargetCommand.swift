@@ -26,6 +26,8 @@ struct USDTTargetCommand: ParsableCommand {
   @Option(help: "Microseconds between emits; 0: do not emit at all (the watcher's idle cost).") var periodUs = 500
   @Flag(help: "Attach an in-process probe to jltest.usdt.tick for the whole run (a second consumer).") var holdProbe = false
   @Flag(help: "dlopen the USDT fixture library and emit its tracepoint too; the timeline follows its key.") var library = false
+  @Flag(help: "Start the runtime and its watcher, then fork: the child is the target (its pid is printed), the parent waits for it and passes SIGTERM/SIGINT on.")
+  var fork = false
 
   func run() throws {
     var stopSignals = sigset_t()
@@ -33,6 +35,7 @@ struct USDTTargetCommand: ParsableCommand {
     sigaddset(&stopSignals, SIGTERM)
     sigaddset(&stopSignals, SIGINT)
     pthread_sigmask(SIG_BLOCK, &stopSignals, nil)  // the threads below inherit it
+    if fork { try forkTarget(stopSignals) }  // returns in the child only
 
     typealias Emit = @convention(c) (Int) -> Void
     var opened: Emit? = nil
@@ -92,5 +95,38 @@ struct USDTTargetCommand: ParsableCommand {
           + "probe-points=\(w.probePoints) cpu-ns=\(w.cpuTime.components.seconds * 1_000_000_000 + w.cpuTime.components.attoseconds / 1_000_000_000)")
     if let e = w.lastError { print("usdt-target: last error: \(e)") }
     if !USDT.problems().isEmpty { print("usdt-target: probe points missing: \(USDT.problems())") }
+  }
+
+  /// Forks once the parent's watcher runs. In the child, returns (the
+  /// atfork handler must have started a watcher of its own, or no tracer
+  /// switches anything on). In the parent, waits for the child, passes
+  /// SIGTERM and SIGINT on, and exits with the child's status.
+  private func forkTarget(_ stopSignals: sigset_t) throws {
+    _ = StaticKeys.list()  // the runtime is up before the fork (README, Limits)
+    let deadline = monotonicNanoseconds() + 10_000_000_000
+    while !USDT.watcher.running {
+      guard monotonicNanoseconds() < deadline else { throw ValidationError("the watcher did not start in the parent") }
+      usleep(1_000)
+    }
+    var waitFor = stopSignals
+    sigaddset(&waitFor, SIGCHLD)
+    pthread_sigmask(SIG_BLOCK, &waitFor, nil)
+    let child = Glibc.fork()
+    if child < 0 { throw ValidationError("fork failed: errno \(errno)") }
+    if child == 0 {
+      var chld = sigset_t()
+      sigemptyset(&chld)
+      sigaddset(&chld, SIGCHLD)
+      pthread_sigmask(SIG_UNBLOCK, &chld, nil)
+      return
+    }
+    var status: Int32 = 0
+    while true {
+      var sig: Int32 = 0
+      sigwait(&waitFor, &sig)
+      if sig != SIGCHLD { kill(child, SIGTERM) }
+      if waitpid(child, &status, WNOHANG) == child { break }
+    }
+    Glibc.exit(status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f))
   }
 }

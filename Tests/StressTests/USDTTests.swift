@@ -194,6 +194,24 @@ import Testing
     #expect(r.stdout.contains(":jltest:usdt_wide_6"))
   }
 
+  /// A forked child gets a watcher of its own (the parent's thread does not
+  /// survive fork): bpftrace attached to the child switches its tracepoint
+  /// on and gets its events. Negative control: with the restart turned off
+  /// (`JUMPLABEL_USDT_FORK_RESTART=0`), the semaphore moves in the child but
+  /// nothing switches the key on, and bpftrace sees no event.
+  @Test(.enabled(if: canTrace, Comment(rawValue: TestRequirements.missing("bpftrace", for: "a tracer attached to a forked child (as root)"))))
+  func aForkedChildHasItsOwnWatcher() throws {
+    let (s, final) = try Self.session(args: ["--fork"]) { pid in try spawn(Self.bpftrace, Self.bpftraceProgram(pid: pid), timeout: 60) }
+    Self.checkSwitchedOn(s)
+    #expect(final.contains("watcher running=1"), "\(final)")
+    let (c, _) = try Self.session(env: ["JUMPLABEL_USDT_FORK_RESTART": "0"], args: ["--fork"]) { pid in
+      try spawn(Self.bpftrace, Self.bpftraceProgram(pid: pid), timeout: 60)
+    }
+    #expect(c.during.contains { $0.semaphore > 0 }, "the semaphore never moved: bpftrace did not attach")
+    #expect((c.before + c.during + c.after).allSatisfy { !$0.enabled && $0.nop }, "the key was switched on without a watcher")
+    #expect(Self.events(c.tracerOutput).isEmpty, "events without a watcher: \(c.tracerOutput.prefix(500))")
+  }
+
   @Test(.enabled(if: canTrace, Comment(rawValue: TestRequirements.missing("bpftrace", for: "a tracer switching a tracepoint on (as root)"))))
   func bpftraceWithPidSwitchesTheTracepointOnAndOff() throws {
     let (s, final) = try Self.session { pid in try spawn(Self.bpftrace, Self.bpftraceProgram(pid: pid), timeout: 60) }
