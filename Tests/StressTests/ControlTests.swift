@@ -51,6 +51,8 @@ import Testing
     func stop() {
       if process.isRunning { kill(process.processIdentifier, SIGKILL) }
       process.waitUntilExit()
+      // Killed, it could not unlink its socket: leave no stale one behind.
+      try? FileManager.default.removeItem(atPath: socket)
       try? FileManager.default.removeItem(atPath: auditLog)
       if let sinkFile { try? FileManager.default.removeItem(atPath: sinkFile) }
     }
