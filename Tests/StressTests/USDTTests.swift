@@ -295,12 +295,12 @@ import Testing
     #expect(probe.status == 0, "\(probe.stderr)")
     let data = tmp + "/perf.data"
     let (s, _) = try Self.session { pid in
-      try spawn(Self.perf, ["record", "-q", "-o", data, "-e", "sdt_jltest:usdt_tick", "-p", String(pid), "--", "sleep", "1.5"], timeout: 60)
+      try spawn(Self.perf, bid + ["record", "-q", "-o", data, "-e", "sdt_jltest:usdt_tick", "-p", String(pid), "--", "sleep", "1.5"], timeout: 60)
     }
     #expect(s.before.allSatisfy { !$0.enabled && $0.nop })
     #expect(s.during.contains { $0.enabled && !$0.nop }, "perf's probe did not switch the tracepoint on")
     #expect(s.after.last.map { !$0.enabled && $0.nop } ?? false)
-    let script = try spawn(Self.perf, ["script", "-i", data], timeout: 120)
+    let script = try spawn(Self.perf, bid + ["script", "-i", data], timeout: 120)
     let lines = script.stdout.split(separator: "\n").filter { $0.contains("sdt_jltest:usdt_tick") }
     #expect(lines.count >= 10, "\(script.stdout.prefix(1000))\(script.stderr.prefix(1000))")
     // arg1 is the sequence, arg2 twice it.
