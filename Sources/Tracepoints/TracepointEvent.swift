@@ -40,15 +40,7 @@ public struct TracepointEvent {
   /// The event as one line of JSON (no newline): time, thread, tracepoint
   /// and payload.
   public func jsonLine(into w: inout JSONWriter) {
-    w.raw("{\"time\":")
-    w.string(RFC3339.format(nanoseconds: timestamp))
-    w.raw(",\"tid\":")
-    w.int(threadID)
-    w.raw(",\"tracepoint\":")
-    w.string(name)
-    w.raw(",\"payload\":")
-    encodePayload(into: &w)
-    w.raw("}")
+    w.event(timestamp: timestamp, threadID: threadID, name: name) { encodePayload(into: &$0) }
   }
 }
 

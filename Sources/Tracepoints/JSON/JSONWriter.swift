@@ -57,4 +57,20 @@ public struct JSONWriter: Sendable {
       raw("}")
     }
   }
+
+  /// Appends one event as a line of JSON (no newline): its time, thread,
+  /// tracepoint and payload, which `payload` writes. The one definition of
+  /// the line, for the JSON Lines sink, ring records and `jumplabel ctl
+  /// trace` alike.
+  public mutating func event(timestamp: Int64, threadID: Int32, name: String, payload: (inout JSONWriter) -> Void) {
+    raw("{\"time\":")
+    string(RFC3339.format(nanoseconds: timestamp))
+    raw(",\"tid\":")
+    int(threadID)
+    raw(",\"tracepoint\":")
+    string(name)
+    raw(",\"payload\":")
+    payload(&self)
+    raw("}")
+  }
 }

@@ -104,15 +104,7 @@ public struct TraceRecord: Sendable, Hashable, CustomStringConvertible {
   /// The record as one line of JSON, like the JSON Lines sink's.
   public var jsonLine: String {
     var w = JSONWriter()
-    w.raw("{\"time\":")
-    w.string(RFC3339.format(nanoseconds: timestamp))
-    w.raw(",\"tid\":")
-    w.int(threadID)
-    w.raw(",\"tracepoint\":")
-    w.string(name)
-    w.raw(",\"payload\":")
-    w.raw(truncated ? "null" : payloadJSON)
-    w.raw("}")
+    w.event(timestamp: timestamp, threadID: threadID, name: name) { $0.raw(truncated ? "null" : payloadJSON) }
     return String(decoding: w.bytes, as: UTF8.self)
   }
 
