@@ -110,26 +110,20 @@ final class FallbackCache: Sendable {
   /// (and, from optimised code, the image), returns the state. Nil if not
   /// cached. No lock, no allocation, no retain.
   func readCached(_ key: StaticKey, tracepoint: Bool, optimizedFrom dso: UnsafeRawPointer?) -> Bool? {
-    guard key.name.hasPointerRepresentation else { return nil }
-    let pointer = UInt(bitPattern: key.name.utf8Start)
-    let length = key.name.utf8CodeUnitCount
-    let mask = (1 << Self.bits) - 1
-    var i = slotIndex(pointer)
-    for _ in 0..<Self.probes {
-      guard let u = slots.load(i) else { return nil }
-      let r: Bool? = u._withUnsafeGuaranteedRef { e in
-        guard e.matches(pointer, length, verifyName: false) else { return nil }
-        return e.record.readForFallback(tracepoint: tracepoint, optimizedFrom: dso)
-      }
-      if let r { return r }
-      i = (i + 1) & mask
-    }
-    return nil
+    cachedEntry(for: key) { $0.record.readForFallback(tracepoint: tracepoint, optimizedFrom: dso) }
   }
 
   /// The record of `key` if this literal is cached already; never creates
   /// one, never takes a lock.
   func cachedRecord(for key: StaticKey) -> KeyRecord? {
+    cachedEntry(for: key) { $0.record }
+  }
+
+  /// `body` applied to the cached entry of `key`'s literal; nil if there is
+  /// none. Lock-free; the entry is borrowed, not retained (entries live
+  /// for the process).
+  @inline(__always)
+  private func cachedEntry<R>(for key: StaticKey, _ body: (Entry) -> R) -> R? {
     guard key.name.hasPointerRepresentation else { return nil }
     let pointer = UInt(bitPattern: key.name.utf8Start)
     let length = key.name.utf8CodeUnitCount
@@ -137,8 +131,8 @@ final class FallbackCache: Sendable {
     var i = slotIndex(pointer)
     for _ in 0..<Self.probes {
       guard let u = slots.load(i) else { return nil }
-      let e = u.takeUnretainedValue()
-      if e.matches(pointer, length, verifyName: false) { return e.record }
+      let r: R? = u._withUnsafeGuaranteedRef { e in e.matches(pointer, length, verifyName: false) ? body(e) : nil }
+      if let r { return r }
       i = (i + 1) & mask
     }
     return nil
