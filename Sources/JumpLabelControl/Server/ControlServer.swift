@@ -186,20 +186,20 @@ final class ControlServer: @unchecked Sendable {
       }
       // Same user, or root. Checked on every connection, whatever the
       // socket file's mode says (unix(7): do not rely on it alone).
-      guard uid == geteuid() || uid == 0 else {
-        audit.write("refused connection from pid \(pid) uid \(uid) (only uid \(geteuid()) or root may connect)")
+      // A refusal: audited, answered with one error frame, closed.
+      func refuse(_ audited: String, _ code: Message.ErrorCode, _ message: String) {
+        audit.write("refused connection from pid \(pid) uid \(uid)\(audited)")
         let c = Connection(fd: fd, peerPID: pid, peerUID: uid, server: self)
-        c.send(.error(code: .refused, message: "uid \(uid) may not control this process"))
+        c.send(.error(code: code, message: message))
         c.flush()
         Glibc.close(fd)
+      }
+      guard uid == geteuid() || uid == 0 else {
+        refuse(" (only uid \(geteuid()) or root may connect)", .refused, "uid \(uid) may not control this process")
         continue
       }
       guard connections.count < options.maxConnections else {
-        audit.write("refused connection from pid \(pid) uid \(uid): \(options.maxConnections) connections already")
-        let c = Connection(fd: fd, peerPID: pid, peerUID: uid, server: self)
-        c.send(.error(code: .busy, message: "too many control connections"))
-        c.flush()
-        Glibc.close(fd)
+        refuse(": \(options.maxConnections) connections already", .busy, "too many control connections")
         continue
       }
       let c = Connection(fd: fd, peerPID: pid, peerUID: uid, server: self)
