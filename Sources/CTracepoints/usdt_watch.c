@@ -155,8 +155,12 @@ static void cache_add(const jl_usdt_entry *e) {
   };
 }
 
+// Set when this tick read the semaphores (watcher thread only).
+static int semaphores_read;
+
 // Marks the names whose semaphores are non-zero. Loader's lock held.
 static void read_semaphores(void) {
+  semaphores_read = 1;
   for (size_t i = 0; i < ncache; i++) {
     if (*cache[i].semaphore == 0) continue;
     name_state *n = name_find(cache[i].name, cache[i].len, 1);
@@ -196,11 +200,16 @@ static void tick(void) {
   // A rebuild reads the semaphores once the walk is complete; it still
   // holds the loader's lock only inside the callbacks, so the reads happen
   // in a second, cheap walk that finds the counters unchanged.
+  semaphores_read = 0;
   if (dl_iterate_phdr(scan_image, &first) == 0) {
     first = 1;
     dl_iterate_phdr(scan_image, &first);
   }
   atomic_store_explicit(&probe_points, ncache, memory_order_relaxed);
+  // An image came or went between the two walks: nothing was read, and
+  // every traced flag is still 0. Applying that would detach every tracer
+  // for one tick; the next tick reads them.
+  if (!semaphores_read) return;
   uint64_t now = 0;
   for (size_t i = 0; i < nnames; i++) {
     name_state *n = &names[i];
