@@ -39,6 +39,9 @@ extension StaticKey {
   @inlinable public static var fixtureBatchB: StaticKey { StaticKey("fixture.batch-b", default: true) }
   /// Counted and decremented with a deferral by the deferred-key test.
   @inlinable public static var fixtureDeferred: StaticKey { StaticKey("fixture.deferred") }
+  /// Held by the USDT watcher's entry point and disabled by an "operator"
+  /// in the USDT tests.
+  @inlinable public static var fixtureUSDTHeld: StaticKey { StaticKey("fixture.usdt-held") }
   /// Switched from outside by the control tests (`jumplabel ctl`).
   @inlinable public static var fixtureCtlVerbose: StaticKey { StaticKey("fixture.ctl.verbose") }
   /// See `fixtureCtlVerbose`.
@@ -84,6 +87,8 @@ public enum Fixture {
   }
   /// Site of the signal-toggle scenario's key.
   @inline(never) public static func signalSite() -> Bool { StaticKey.fixtureSignal.isEnabled }
+  /// Site of the USDT test's held key.
+  @inline(never) public static func usdtHeldSite() -> Bool { StaticKey.fixtureUSDTHeld.isEnabled }
   /// Site of the verify test's key.
   @inline(never) public static func verifySite() -> Bool { StaticKey.fixtureVerify.isEnabled }
 

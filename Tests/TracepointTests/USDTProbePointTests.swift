@@ -1,3 +1,5 @@
+import JumpLabel
+import JumpLabelFixtures
 import Testing
 import Tracepoints
 import USDTFixtures
@@ -50,5 +52,23 @@ import USDTFixtures
     #expect(w.enabled && w.running)
     #expect(w.probePoints >= 3, "\(w)")
     #expect(w.failures == 0)
+  }
+
+  /// An operator disables a key while a USDT tracer holds it (1 -> 0). When
+  /// the tracer leaves, the watcher's decrement finds nothing to take: that
+  /// must count as done, or the watcher retries forever and never switches
+  /// the key on for the next tracer (it did: an underflow every second).
+  @Test func anOperatorsDisableDoesNotWedgeTheWatcher() throws {
+    let key = StaticKey.fixtureUSDTHeld
+    _ = Fixture.usdtHeldSite()
+    #expect(USDT.tracerChanged("fixture.usdt-held", traced: true))
+    #expect(key.state)
+    try key.disable()  // the operator
+    #expect(!key.state && !Fixture.usdtHeldSite())
+    #expect(USDT.tracerChanged("fixture.usdt-held", traced: false), "the tracer's leaving was refused")
+    // The next tracer switches it on again.
+    #expect(USDT.tracerChanged("fixture.usdt-held", traced: true))
+    #expect(key.state && Fixture.usdtHeldSite())
+    try key.disable()
   }
 }

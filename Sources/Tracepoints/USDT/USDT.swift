@@ -115,21 +115,36 @@ public enum USDT {
 
   /// Records a probe point that is missing (see ``problems()``). Runs on
   /// the enabled path of such a site only.
+  /// Runs on every enabled emit of such a site: after the first, it takes
+  /// no lock and allocates nothing for the same name literal.
   @inline(never)
   public static func _notCompiled(_ name: StaticString) {
+    let literal = name.hasPointerRepresentation ? UInt(bitPattern: name.utf8Start) : 0
+    if literal != 0 && lastNotCompiled.load(ordering: .relaxed) == literal { return }
     let n = name.description
     state.withLock { _ = $0.notCompiled.insert(n) }
+    lastNotCompiled.store(literal, ordering: .relaxed)
   }
+
+  /// The name literal `_notCompiled` recorded last (0: none).
+  private static let lastNotCompiled = Atomic<UInt>(0)
 
   /// Called by the watcher (Sources/CTracepoints/usdt_watch.c) when a
   /// tracepoint's probe points became traced or stopped being traced.
-  static func tracerChanged(_ name: String, traced: Bool) -> Bool {
+  package static func tracerChanged(_ name: String, traced: Bool) -> Bool {
     do {
       if traced {
         try StaticKeys.increment(named: name)
       } else {
         try StaticKeys.decrement(named: name, deferredBy: Tracepoints.detachDelay)
       }
+      return true
+    } catch .underflow where !traced {
+      // Someone disabled the key while the tracer held it (an operator's
+      // `disable()` takes 1 to 0): our increment is gone already. Retrying
+      // would fail forever, and the watcher would never switch the key on
+      // for the next tracer.
+      state.withLock { $0.lastError = "\(name) was disabled while a USDT tracer held it" }
       return true
     } catch {
       let what = traced ? "enable" : "disable"
