@@ -66,11 +66,7 @@ extension KeyRegistry {
     var batch: [TextPatch] = []
     batch.reserveCapacity(records.reduce(0) { $0 + (self.sites[$1.name]?.siteCount ?? 0) })
     for r in records {
-      for run in self.sites[r.name] ?? [] {
-        for s in run {
-          batch.append(TextPatch(address: s.code, expected: s.bytes(enabled: !enabled), replacement: s.bytes(enabled: enabled)))
-        }
-      }
+      (self.sites[r.name] ?? []).appendPatches(to: enabled, into: &batch)
     }
     guard !batch.isEmpty else { return }
     if let f = foreignRuntime { throw f }

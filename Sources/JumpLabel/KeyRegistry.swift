@@ -189,9 +189,7 @@ final class KeyRegistry: @unchecked Sendable {
       // in its default state, and then all of them.
       let enabled = record.state
       if problems[name] == nil && enabled != record.defaultValue {
-        for run in group.runs {
-          for s in run { batch.append(TextPatch(address: s.code, expected: s.bytes(enabled: !enabled), replacement: s.bytes(enabled: enabled))) }
-        }
+        group.runs.appendPatches(to: enabled, into: &batch)
         batchKeys.append(name)
       }
       sites[name, default: []].append(contentsOf: group.runs)
@@ -380,9 +378,7 @@ final class KeyRegistry: @unchecked Sendable {
     if let f = foreignRuntime { throw f }
     var batch: [TextPatch] = []
     batch.reserveCapacity(runs.siteCount)
-    for run in runs {
-      for s in run { batch.append(TextPatch(address: s.code, expected: s.bytes(enabled: !enabled), replacement: s.bytes(enabled: enabled))) }
-    }
+    runs.appendPatches(to: enabled, into: &batch)
     do {
       try TextPoke.apply(batch)
     } catch {

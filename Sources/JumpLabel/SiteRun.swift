@@ -99,4 +99,12 @@ struct IndexedSite: Sendable {
 extension [SiteRun] {
   /// The number of sites in all runs.
   var siteCount: Int { reduce(0) { $0 + $1.count } }
+
+  /// Appends the patches that take every site of these runs from the
+  /// instruction for `!enabled` to the one for `enabled`.
+  func appendPatches(to enabled: Bool, into batch: inout [TextPatch]) {
+    for run in self {
+      for s in run { batch.append(TextPatch(address: s.code, expected: s.bytes(enabled: !enabled), replacement: s.bytes(enabled: enabled))) }
+    }
+  }
 }
