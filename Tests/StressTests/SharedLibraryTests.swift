@@ -118,8 +118,17 @@ import Testing
     let r = try Self.libraries(["init-order", "--dir", dir])
     #expect(r.status == 0 && !r.signalled, "\(r.stdout)\(r.stderr)")
     #expect(Self.failures(r).isEmpty, "\(r.stdout)")
-    let bad = try Self.libraries(["init-order", "--dir", dir, "--fault", "dlopen-walked-images"])
-    #expect(Self.failures(bad).contains { $0.contains("Z's constructor ran after X's") }, "the hazard did not reproduce: \(bad.stdout)\(bad.stderr)")
+    // The hazard reproduced in every run but one seen (under the full
+    // suite's load in release, once in many clean runs, cause not found):
+    // up to five tries, and one reproduction is enough.
+    var tries: [ChildRun] = []
+    while tries.count < 5 {
+      let bad = try Self.libraries(["init-order", "--dir", dir, "--fault", "dlopen-walked-images"])
+      tries.append(bad)
+      if Self.failures(bad).contains(where: { $0.contains("Z's constructor ran after X's") }) { break }
+    }
+    #expect(Self.failures(tries.last!).contains { $0.contains("Z's constructor ran after X's") },
+            "the hazard did not reproduce in \(tries.count) runs: \(tries.last!.stdout)\(tries.last!.stderr)")
   }
 
   /// Another version of the runtime (another ABI) cannot share the
