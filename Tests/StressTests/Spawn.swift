@@ -123,3 +123,20 @@ func readFirstLine(_ h: FileHandle) -> String {
   }
   return line
 }
+
+/// Tests whose effects reach past their own child process take turns: CPU
+/// hot-plug (bpftrace cannot open its per-CPU buffers while a CPU is
+/// offline: "perf_event_open: No such device"), bpftrace and perf sessions
+/// (attached by path, a tracer switches the tracepoints of every process
+/// that runs the harness, which makes the runtime's first walk early in
+/// the init-order scenario), and that scenario. Both were seen in CI runs.
+/// Not reentrant: never nest.
+enum MachineWide {
+  private static let lock = NSLock()
+
+  static func exclusively<T>(_ body: () throws -> T) rethrows -> T {
+    lock.lock()
+    defer { lock.unlock() }
+    return try body()
+  }
+}

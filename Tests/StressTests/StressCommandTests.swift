@@ -31,7 +31,8 @@ import Testing
 
   /// Runs the tool; `whileRunning` gets the process to signal it.
   static func run(_ args: [String], whileRunning: ((Process) -> Void)? = nil) throws -> Run {
-    try spawn(tool, args, whileRunning: whileRunning)
+    guard args.contains("--hotplug") else { return try spawn(tool, args, whileRunning: whileRunning) }
+    return try MachineWide.exclusively { try spawn(tool, args, whileRunning: whileRunning) }
   }
 
   static func allCPUsOnline() -> Bool {

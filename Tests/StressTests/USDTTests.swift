@@ -112,6 +112,10 @@ import Testing
   /// Runs `tracer` against a fresh target and waits until the target's key
   /// is back to what it was before (or 10 s passed).
   static func session(env: [String: String] = [:], args: [String] = [], tracer: (Int32) throws -> ChildRun) throws -> (Session, String) {
+    try MachineWide.exclusively { try unsharedSession(env: env, args: args, tracer: tracer) }
+  }
+
+  private static func unsharedSession(env: [String: String], args: [String], tracer: (Int32) throws -> ChildRun) throws -> (Session, String) {
     let target = try Target(env: env, args: args)
     var finalLines = ""
     defer { if target.process.isRunning { _ = target.stop() } }
