@@ -131,12 +131,23 @@ func readFirstLine(_ h: FileHandle) -> String {
 /// that runs the harness, which makes the runtime's first walk early in
 /// the init-order scenario), and that scenario. Both were seen in CI runs.
 /// Not reentrant: never nest.
+///
+/// The turn is taken in this process (a lock) and across processes (an
+/// `flock` on /tmp/jumplabel-tests.machine-wide.lock), so that two test
+/// runs on one machine (two checkouts, or the debug and release suites of
+/// two clones) do not unplug a CPU under each other's bpftrace.
 enum MachineWide {
   private static let lock = NSLock()
+  private static let path = "/tmp/jumplabel-tests.machine-wide.lock"
 
   static func exclusively<T>(_ body: () throws -> T) rethrows -> T {
     lock.lock()
     defer { lock.unlock() }
+    let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o666)
+    if fd >= 0 {
+      while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
+    }
+    defer { if fd >= 0 { close(fd) } }  // closing releases the flock
     return try body()
   }
 }
