@@ -33,7 +33,7 @@ import Testing
     #expect(dry.map(\.after) == [false, false] && Fixture.batchSites() == (true, true))
     // All or nothing: one key held by increments stops the whole batch.
     try StaticKey.fixtureBatchB.increment()
-    #expect(throws: JumpLabelError.heldByIncrements(key: "fixture.batch-b", count: 2)) {
+    #expect(throws: JumpLabelError.heldBy(key: "fixture.batch-b", holders: [.code: 1])) {
       try StaticKeys.set(names: ["fixture.batch-a", "fixture.batch-b"], enabled: false)
     }
     #expect(Fixture.batchSites() == (true, true))
