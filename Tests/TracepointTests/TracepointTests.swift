@@ -104,10 +104,15 @@ import Tracepoints
     Tracepoints._skipGraceWaitForTests = skipGraceWait
     defer { Tracepoints._skipGraceWaitForTests = false }
     let entered = Atomic<Bool>(false)
+    let detachReturned = Atomic<Bool>(false)
     let probeEnd = Atomic<Int>(0)
     let h = try Tracepoint.fixtureDetach.attach { _ in
       entered.store(true, ordering: .sequentiallyConsistent)
-      usleep(20_000)
+      // No timing: the probe stays in its call until detach() has returned
+      // (what the fault allows), or for 200 ms if it cannot return first
+      // (the grace wait holds it), however slow the machine is.
+      let giveUp = Self.now() + 200_000_000
+      while !detachReturned.load(ordering: .sequentiallyConsistent) && Self.now() < giveUp { usleep(200) }
       probeEnd.store(Self.now(), ordering: .sequentiallyConsistent)
     }
     let t = Thread { Fixture.emitDetach(1) }
@@ -115,6 +120,7 @@ import Tracepoints
     while !entered.load(ordering: .sequentiallyConsistent) { usleep(100) }
     h.detach()
     let returned = Self.now()
+    detachReturned.store(true, ordering: .sequentiallyConsistent)
     while !t.isFinished { usleep(1000) }
     let end = probeEnd.load(ordering: .sequentiallyConsistent)
     if skipGraceWait {
