@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Glibc
 import JumpLabel
-import JumpLabelControl
+@_spi(Testing) import JumpLabelControl
 import JumpLabelFixtures
 import StressWorkload
 import Synchronization
@@ -23,12 +23,35 @@ struct ControlTargetCommand: ParsableCommand {
   @Option(help: "Tests: socket directory (checks skipped) and socket mode, to reach the peer check from another user.")
   var testDirectory: String?
   @Option var testSocketMode: String?
+  @Option(help: "Tests: defences to turn off (comma-separated ControlDefence names), for negative controls.")
+  var testDisable: String?
+  @Option(help: "Tests: the idle timeout in milliseconds (0: none).") var testIdleTimeoutMs: Int?
+  @Option(help: "Tests: the output limit per connection in bytes.") var testOutputLimit: Int?
+  @Flag(help: "A read-only control server.") var readOnly = false
+  @Option(help: "Tests: this many extra keys, known to the registry by name (a control call in-process).")
+  var testKeys = 0
+  @Option(help: "Tests: the extra keys' names are padded to this many bytes.") var testKeyNameBytes = 0
   @Option(help: "Attach a JSON Lines sink to fixture.trace.sample writing to this file (an in-process probe).")
   var sinkFile: String?
 
   func run() throws {
+    // Extra keys first, so that the server serves them from the start.
+    for i in 0..<testKeys {
+      var name = "test.bulk.\(i)."
+      if name.utf8.count < testKeyNameBytes { name += String(repeating: "x", count: testKeyNameBytes - name.utf8.count) }
+      try StaticKeys.set(named: name, enabled: false)
+    }
     if start {
       var o = JumpLabelControl.Options()
+      o.readOnly = readOnly
+      if let d = testDisable {
+        for n in d.split(separator: ",") {
+          guard let def = ControlDefence(rawValue: String(n)) else { throw ValidationError("no defence \(n)") }
+          o._disabledDefences.insert(def)
+        }
+      }
+      if let ms = testIdleTimeoutMs { o.idleTimeout = ms > 0 ? .milliseconds(ms) : nil }
+      if let l = testOutputLimit { o.outputLimit = l }
       if let auditLog { o.auditLog = .file(auditLog) }
       if let testDirectory {
         o.directory = testDirectory

@@ -32,7 +32,7 @@ import Testing
       let out = Pipe()
       p.standardOutput = out
       // The audit log goes to stderr (the default): captured in a file.
-      FileManager.default.createFile(atPath: auditLog, contents: nil)
+      _ = FileManager.default.createFile(atPath: auditLog, contents: nil)
       p.standardError = FileHandle(forWritingAtPath: auditLog)
       p.standardInput = FileHandle.nullDevice
       try p.run()
