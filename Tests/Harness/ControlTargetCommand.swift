@@ -31,6 +31,8 @@ struct ControlTargetCommand: ParsableCommand {
   @Option(help: "Tests: this many extra keys, known to the registry by name (a control call in-process).")
   var testKeys = 0
   @Option(help: "Tests: the extra keys' names are padded to this many bytes.") var testKeyNameBytes = 0
+  @Option(help: "Tests: this many more keys with names of --test-long-key-bytes bytes.") var testLongKeys = 0
+  @Option var testLongKeyBytes = 100_000
   @Option(help: "Attach a JSON Lines sink to fixture.trace.sample writing to this file (an in-process probe).")
   var sinkFile: String?
 
@@ -39,7 +41,10 @@ struct ControlTargetCommand: ParsableCommand {
     for i in 0..<testKeys {
       var name = "test.bulk.\(i)."
       if name.utf8.count < testKeyNameBytes { name += String(repeating: "x", count: testKeyNameBytes - name.utf8.count) }
-      try StaticKeys.set(named: name, enabled: false)
+      declareKey(named: name)
+    }
+    for i in 0..<testLongKeys {
+      declareKey(named: "test.long.\(i)." + String(repeating: "y", count: max(0, testLongKeyBytes - 12)))
     }
     if start {
       var o = JumpLabelControl.Options()
@@ -87,4 +92,19 @@ struct ControlTargetCommand: ParsableCommand {
     usleep(UInt32(min(duration, 4000) * 1_000_000))
     stop.store(true, ordering: .relaxed)
   }
+}
+
+/// Declares a key whose name is only known at run time, as code with that
+/// many keys would: its first read registers it (a fallback read). A
+/// `StaticKey` takes a `StaticString`, which only a literal makes; this
+/// builds one over a leaked, NUL-terminated ASCII buffer (the stdlib's
+/// layout: start pointer, byte count, flags with bit 1 "ASCII pointer").
+/// Test support only.
+func declareKey(named name: String) {
+  let bytes = Array(name.utf8) + [0]
+  precondition(bytes.allSatisfy { $0 < 0x80 }, "ASCII names only")
+  let p = UnsafeMutablePointer<UInt8>.allocate(capacity: bytes.count)  // immortal, like a literal
+  p.initialize(from: bytes, count: bytes.count)
+  let s = unsafeBitCast((UInt(bitPattern: p), UInt(bytes.count - 1), UInt8(2)), to: StaticString.self)
+  _ = StaticKey(_literalFromWrapper: s)._fallbackIsEnabled()
 }
