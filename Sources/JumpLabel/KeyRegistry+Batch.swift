@@ -28,6 +28,12 @@ extension KeyRegistry {
       }
       records.append(r)
     }
+    // Remembered names are bounded (a peer of the control server names
+    // them): beyond the limit, a clear error and no change.
+    let new = pending.filter { pendingStates[$0.name] == nil }
+    if let first = new.first, pendingStates.count + new.count > KeyRegistry.undeclaredLimit {
+      throw .tooManyUndeclared(key: first.name, limit: KeyRegistry.undeclaredLimit)
+    }
     var outcome = try switchLocked(records, enabled: enabled, dryRun: dryRun, force: force)
     if !dryRun { for c in pending { pendingStates[c.name] = enabled } }
     outcome.changes = (outcome.changes + pending).sorted { $0.name < $1.name }

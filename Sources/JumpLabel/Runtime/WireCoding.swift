@@ -48,6 +48,7 @@ extension JumpLabelError {
     case let .fallbackInOptimizedCode(key, hits, image): w.u8(8); w.string(key); w.int(hits); w.string(image)
     case let .notHeld(key, holder): w.u8(9); w.string(key); w.holder(holder)
     case let .declaredKey(name): w.u8(10); w.string(name)
+    case let .tooManyUndeclared(key, limit): w.u8(11); w.string(key); w.int(limit)
     }
   }
 
@@ -63,6 +64,7 @@ extension JumpLabelError {
     case 7: return .foreignRuntime(image: r.string(), abi: UInt32(truncatingIfNeeded: r.int()))
     case 8: return .fallbackInOptimizedCode(key: r.string(), hits: r.int(), image: r.string())
     case 9: return .notHeld(key: r.string(), holder: r.holder())
+    case 11: return .tooManyUndeclared(key: r.string(), limit: r.int())
     default: return .declaredKey(r.string())
     }
   }
