@@ -296,7 +296,7 @@ final class ControlServer: @unchecked Sendable {
         close(c, reason: "idle")
         continue
       }
-      if c.trace != nil { pumpTrace(c, now: now) }
+      if c.trace != nil && !endIfForcedOff(c) { pumpTrace(c, now: now) }
     }
     let due = reverts.filter { $0.due.map { $0 <= now } ?? false }
     reverts.removeAll { $0.due.map { $0 <= now } ?? false }
