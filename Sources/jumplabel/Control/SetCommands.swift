@@ -63,7 +63,10 @@ struct SetOptions: ParsableArguments {
     Interrupt.install()
     while !Interrupt.requested {
       do {
-        if case .error = try c.receive(waitingAtMost: 200) ?? .list { break }
+        if case let .error(_, message) = try c.receive(waitingAtMost: 200) ?? .list {
+          warn("the process ended the lease: \(safe(message))")
+          break
+        }
       } catch {
         warn("the process closed the connection: \(error)")
         break
