@@ -302,8 +302,12 @@ import Testing
     let ok = try Self.ctl(["list", "--pid", "\(t.pid)", "--json"])
     #expect(ok.status == 0, "\(ok.stderr)")
     #expect(ControlTests.entry(ControlTests.json(ok), "fixture.ctl.audit")?["enabled"] as? Bool == true, "the --hold lease was dropped")
-    #expect(holder.isRunning)
     #expect(t.audit.contains("idle for 1 s"), "\(t.audit)")
+    // The lease outlives many idle timeouts and the client's own 10 s
+    // receive timeout (a pong alone must not make it wait for more).
+    usleep(12_000_000)
+    #expect(holder.isRunning, "the --hold client gave up")
+    #expect(ControlTests.entry(try ControlTests.list(t), "fixture.ctl.audit")?["enabled"] as? Bool == true, "the --hold lease was dropped")
 
     // Negative control: no idle timeout.
     let n = try Target(env: [:], args: ["--start", "--test-idle-timeout-ms", "0"])
