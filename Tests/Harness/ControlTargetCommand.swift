@@ -27,6 +27,7 @@ struct ControlTargetCommand: ParsableCommand {
   var testDisable: String?
   @Option(help: "Tests: the idle timeout in milliseconds (0: none).") var testIdleTimeoutMs: Int?
   @Option(help: "Tests: the output limit per connection in bytes.") var testOutputLimit: Int?
+  @Option(help: "Tests: the trace memory limit in MiB.") var testTraceMemoryMib: Int?
   @Flag(help: "A read-only control server.") var readOnly = false
   @Option(help: "Tests: this many extra keys, known to the registry by name (a control call in-process).")
   var testKeys = 0
@@ -57,6 +58,7 @@ struct ControlTargetCommand: ParsableCommand {
       }
       if let ms = testIdleTimeoutMs { o.idleTimeout = ms > 0 ? .milliseconds(ms) : nil }
       if let l = testOutputLimit { o.outputLimit = l }
+      if let m = testTraceMemoryMib { o.traceMemoryLimit = m << 20 }
       if let auditLog { o.auditLog = .file(auditLog) }
       if let testDirectory {
         o.directory = testDirectory

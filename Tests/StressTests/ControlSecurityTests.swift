@@ -268,6 +268,60 @@ import Testing
     }
   }
 
+  // MARK: 4b. Trace buffers
+
+  /// Seven `ctl trace --buffer 65536` at once: the buffers granted fit in
+  /// 64 MiB together (32,768, 16,384, 8,192, 512 and 256 events at 1,152
+  /// bytes each), the rest are refused "busy" with a clear error, and the
+  /// target's RSS grows by less than 64 MiB + 32 MiB of slack. Negative
+  /// control: with a 100 GiB limit every trace gets 65,536 events (about
+  /// 72 MiB each).
+  @Test func traceBuffersShareOneBound() throws {
+    let (granted, refused, growth) = try Self.concurrentTraces(limitMib: nil, count: 7)
+    let events = granted.reduce(0, +)
+    #expect(events * 1152 <= 64 << 20 && granted.count >= 4, "granted \(granted)")
+    #expect(refused == 7 - granted.count && refused >= 1, "granted \(granted), refused \(refused)")
+    #expect(growth < 96 << 20, "RSS grew by \(growth >> 20) MiB")
+    let (all, none, _) = try Self.concurrentTraces(limitMib: 100 << 10, count: 4)
+    #expect(none == 0 && all.reduce(0, +) * 1152 > 64 << 20, "without a real limit: granted \(all)")
+  }
+
+  /// Runs `count` traces of 5 s at once; returns the buffers granted,
+  /// how many were refused, and the largest RSS growth seen meanwhile.
+  static func concurrentTraces(limitMib: Int?, count: Int) throws -> (granted: [Int], refused: Int, growth: Int) {
+    var args = ["--start"]
+    if let limitMib { args += ["--test-trace-memory-mib", "\(limitMib)"] }
+    let t = try Target(env: [:], args: args)
+    defer { t.stop() }
+    let base = rss(t.pid)
+    let results = Mutex<[ChildRun]>([])
+    let peak = Atomic<Int>(0)
+    let group = DispatchGroup()
+    for _ in 0..<count {
+      group.enter()
+      Thread {
+        if let r = try? ctl(["trace", "--pid", "\(t.pid)", "fixture.trace.request", "--buffer", "65536", "--duration", "5s"]) {
+          results.withLock { $0.append(r) }
+        }
+        group.leave()
+      }.start()
+    }
+    while group.wait(timeout: .now() + 0.2) == .timedOut { peak.store(max(peak.load(ordering: .relaxed), rss(t.pid) - base), ordering: .relaxed) }
+    let runs = results.withLock { $0 }
+    var granted: [Int] = [], refused = 0
+    for r in runs {
+      if r.stderr.contains("trace buffers already use") { refused += 1; continue }
+      guard r.status == 0 else { continue }
+      if let range = r.stderr.range(of: "granted a buffer of "), let n = Int(r.stderr[range.upperBound...].prefix { $0.isNumber }) {
+        granted.append(n)
+      } else {
+        granted.append(65_536)
+      }
+    }
+    #expect(granted.count + refused == count, "\(runs.map(\.stderr))")
+    return (granted, refused, peak.load(ordering: .relaxed))
+  }
+
   // MARK: 5. Idle connections
 
   /// 64 connections that say hello and then nothing hold every slot
@@ -302,8 +356,12 @@ import Testing
     let ok = try Self.ctl(["list", "--pid", "\(t.pid)", "--json"])
     #expect(ok.status == 0, "\(ok.stderr)")
     #expect(ControlTests.entry(ControlTests.json(ok), "fixture.ctl.audit")?["enabled"] as? Bool == true, "the --hold lease was dropped")
-    #expect(holder.isRunning)
     #expect(t.audit.contains("idle for 1 s"), "\(t.audit)")
+    // The lease outlives many idle timeouts and the client's own 10 s
+    // receive timeout (a pong alone must not make it wait for more).
+    usleep(12_000_000)
+    #expect(holder.isRunning, "the --hold client gave up")
+    #expect(ControlTests.entry(try ControlTests.list(t), "fixture.ctl.audit")?["enabled"] as? Bool == true, "the --hold lease was dropped")
 
     // Negative control: no idle timeout.
     let n = try Target(env: [:], args: ["--start", "--test-idle-timeout-ms", "0"])

@@ -24,7 +24,7 @@ public final class ControlClient {
   /// sends a `ping` after a third of it.
   public private(set) var idleTimeoutMillis: UInt32 = 0
   private var input: [UInt8] = []
-  private var pending: [Message] = []
+  private var pending: [(message: Message, size: Int)] = []
   private var lastSent: UInt64 = 0
 
   /// The process a client means to reach.
@@ -55,9 +55,16 @@ public final class ControlClient {
   /// kernel credentials or welcome name another process. Reads time out
   /// after `timeout` (a server that stops answering is reported, not
   /// waited for).
-  public init(path: String, expecting: Expected? = nil, timeout: Duration = .seconds(10), client: String = "jumplabel-ctl") throws(ControlError) {
+  public convenience init(path: String, expecting: Expected? = nil, timeout: Duration = .seconds(10), client: String = "jumplabel-ctl") throws(ControlError) {
     let d = jlc_connect(path)
     if d < 0 { throw .socket("cannot connect to \(ControlText.escaped(path)): \(String(cString: strerror(-d)))") }
+    try self.init(connected: d, path: path, expecting: expecting, timeout: timeout, client: client)
+  }
+
+  /// Tests only (the client's fuzz test): says hello over a descriptor
+  /// that is connected already (one end of a socketpair). Takes
+  /// ownership of `d` (closed on failure and at deinit).
+  @_spi(Testing) public init(connected d: Int32, path: String, expecting: Expected? = nil, timeout: Duration = .seconds(10), client: String = "jumplabel-ctl") throws(ControlError) {
     fd = d
     let (s, a) = timeout.components
     _ = jlc_set_receive_timeout(fd, Int32(clamping: s * 1000 + a / 1_000_000_000_000_000))
@@ -156,27 +163,56 @@ public final class ControlClient {
 
   /// The next message (heartbeat answers are skipped); throws `.closed`
   /// at end of stream, a socket error on a timeout.
-  public func receive() throws(ControlError) -> Message {
+  public func receive() throws(ControlError) -> Message { try receiveSized().message }
+
+  /// The next message and its size on the wire.
+  private func receiveSized() throws(ControlError) -> (message: Message, size: Int) {
     while true {
-      while pending.isEmpty {
-        var buf = [UInt8](repeating: 0, count: 65_536)
-        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n == 0 { throw .closed }
-        if n < 0 {
-          if errno == EINTR { continue }
-          if errno == EAGAIN || errno == EWOULDBLOCK { throw .socket("no answer from the process within the timeout") }
-          throw .socket("read: \(String(cString: strerror(errno)))")
-        }
-        input += buf[0..<n]
-        do {
-          pending += try Message.decodeAll(from: &input)
-        } catch {
-          throw .protocolError(error)
-        }
-      }
+      while pending.isEmpty { try readOnce() }
       let m = pending.removeFirst()
-      if case .pong = m { continue }
+      if case .pong = m.message { continue }
       return m
+    }
+  }
+
+  /// One read (blocking, up to the receive timeout), decoded into `pending`.
+  private func readOnce() throws(ControlError) {
+    var buf = [UInt8](repeating: 0, count: 65_536)
+    var n: Int
+    repeat { n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } } while n < 0 && errno == EINTR
+    if n == 0 { throw .closed }
+    if n < 0 {
+      if errno == EAGAIN || errno == EWOULDBLOCK { throw .socket("no answer from the process within the timeout") }
+      throw .socket("read: \(String(cString: strerror(errno)))")
+    }
+    input += buf[0..<n]
+    do {
+      while let f = try Frame.extractOne(from: &input) { pending.append((try Message.decode(f), Frame.headerSize + f.body.count)) }
+    } catch {
+      throw .protocolError(error)
+    }
+  }
+
+  /// Drops heartbeat answers at the front of `pending`.
+  private func dropPongs() {
+    while let first = pending.first, case .pong = first.message { pending.removeFirst() }
+  }
+
+  /// Receives the parts of one reply (bounded: ``ReplyParts``).
+  private func collect<Item>(_ parts: inout ReplyParts<Item>, _ part: (Message) -> (last: Bool, items: [Item])?) throws(ControlError) {
+    while true {
+      let (m, size) = try receiveSized()
+      let step: ReplyParts<Item>.Step
+      do {
+        step = try parts.take(m, size: size, part: part)
+      } catch {
+        throw .protocolError(error)
+      }
+      switch step {
+      case .more: continue
+      case .done: return
+      case let .failed(code, message): throw .refused(code: code.rawValue, message: message)
+      }
     }
   }
 
@@ -186,28 +222,23 @@ public final class ControlClient {
   /// keeps its connection that way.
   public func receive(waitingAtMost milliseconds: Int32) throws(ControlError) -> Message? {
     if idleTimeoutMillis > 0 && monotonic() - lastSent > UInt64(idleTimeoutMillis) * 1_000_000 / 3 { try send(.ping) }
-    if !pending.isEmpty { return try receive() }
+    dropPongs()
+    if !pending.isEmpty { return pending.removeFirst().message }
     var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
     let n = poll(&p, 1, milliseconds)
-    if n == 0 { return nil }
-    if n < 0 { return errno == EINTR ? nil : try receive() }
-    let m = try receive()
-    return m
+    if n == 0 || (n < 0 && errno == EINTR) { return nil }
+    // Readable: one read, never a second (what came may be only a pong).
+    try readOnce()
+    dropPongs()
+    return pending.isEmpty ? nil : pending.removeFirst().message
   }
 
   /// Every key and tracepoint of the process (all parts of the reply).
   public func list() throws(ControlError) -> [Message.ListEntry] {
     try send(.list)
-    var all: [Message.ListEntry] = []
-    while true {
-      switch try receive() {
-      case let .listPart(last, entries):
-        all += entries
-        if last { return all }
-      case let .error(code, message): throw .refused(code: code.rawValue, message: message)
-      default: throw .protocolError(.malformed("expected a list part"))
-      }
-    }
+    var parts = ReplyParts<Message.ListEntry>(expecting: "a list part")
+    try collect(&parts) { if case let .listPart(last, e) = $0 { (last, e) } else { nil } }
+    return parts.items
   }
 
   /// Switches the keys matching `patterns` in one batch. Names are
@@ -215,16 +246,9 @@ public final class ControlClient {
   public func set(enable: Bool, patterns: [String], dryRun: Bool = false, hold: Bool = false, ttlMillis: UInt32 = 0) throws(ControlError) -> [Message.Change] {
     try Self.check(patterns, what: "key name or pattern")
     try send(.set(enable: enable, dryRun: dryRun, hold: hold, ttlMillis: ttlMillis, patterns: patterns))
-    var all: [Message.Change] = []
-    while true {
-      switch try receive() {
-      case let .setResultPart(last, changes):
-        all += changes
-        if last { return all }
-      case let .error(code, message): throw .refused(code: code.rawValue, message: message)
-      default: throw .protocolError(.malformed("expected a set result"))
-      }
-    }
+    var parts = ReplyParts<Message.Change>(expecting: "a set result part")
+    try collect(&parts) { if case let .setResultPart(last, c) = $0 { (last, c) } else { nil } }
+    return parts.items
   }
 
   /// `list` with each entry's holders and forced-off reason (#17).
@@ -285,16 +309,9 @@ public final class ControlClient {
   public func startTrace(patterns: [String], maxEvents: UInt32 = 0, durationMillis: UInt32 = 0, bufferEvents: UInt32 = 0) throws(ControlError) -> (names: [String], bufferEvents: UInt32) {
     try Self.check(patterns, what: "tracepoint name or pattern")
     try send(.trace(maxEvents: maxEvents, durationMillis: durationMillis, bufferEvents: bufferEvents, patterns: patterns))
-    var all: [String] = []
-    while true {
-      switch try receive() {
-      case let .traceStartedPart(last, buffer, names):
-        all += names
-        if last { return (all, buffer) }
-      case let .error(code, message): throw .refused(code: code.rawValue, message: message)
-      default: throw .protocolError(.malformed("expected trace started"))
-      }
-    }
+    var parts = ReplyParts<String>(expecting: "a trace started part")
+    try collect(&parts) { if case let .traceStartedPart(last, _, n) = $0 { (last, n) } else { nil } }
+    return (parts.items, parts.bufferEvents)
   }
 
   static func check(_ names: [String], what: String) throws(ControlError) {

@@ -19,6 +19,8 @@ final class ControlServer: @unchecked Sendable {
   private let stopping = Atomic<Bool>(false)
   private(set) var connections: [Int32: Connection] = [:]
   var reverts: [Revert] = []
+  /// When to hand freed trace buffers back to the system (see `tick`).
+  var trimDue: UInt64?
 
   private static let running = Mutex<ControlServer?>(nil)
 
@@ -179,6 +181,7 @@ final class ControlServer: @unchecked Sendable {
       }
     }
     for r in reverts { if let d = r.due { next = min(next, d) } }
+    if let d = trimDue { next = min(next, d) }
     if next == .max { return -1 }
     return Int32(clamping: (next > now ? next - now : 0) / 1_000_000 + 1)
   }
@@ -273,7 +276,10 @@ final class ControlServer: @unchecked Sendable {
   /// Closes a connection: its trace is detached, its held changes revert.
   func drop(_ c: Connection, reason: String?) {
     guard connections.removeValue(forKey: c.fd) != nil else { return }
-    c.trace?.detachAll()
+    if let t = c.trace {
+      t.detachAll()
+      traceReleased()
+    }
     c.trace = nil
     for r in reverts where r.connection == c.fd { revert(r, why: "the client holding it disconnected") }
     reverts.removeAll { $0.connection == c.fd }
@@ -298,10 +304,21 @@ final class ControlServer: @unchecked Sendable {
       }
       if c.trace != nil && !endIfForcedOff(c) { pumpTrace(c, now: now) }
     }
+    // A trace's ring is freed once the probe lists that held its sink
+    // are retired (a grace period after the detach); malloc_trim then
+    // returns the freed pages, so that the process shrinks back after
+    // traces (glibc keeps freed heap otherwise).
+    if let d = trimDue, now >= d {
+      trimDue = nil
+      jlc_trim_heap()
+    }
     let due = reverts.filter { $0.due.map { $0 <= now } ?? false }
     reverts.removeAll { $0.due.map { $0 <= now } ?? false }
     for r in due { revert(r, why: "its ttl ran out") }
   }
+
+  /// A trace ended: trim the heap a little later (see `tick`).
+  func traceReleased() { trimDue = monotonic() + 2_000_000_000 }
 
   /// When `c` times out for idleness: a greeted connection that neither
   /// sent nor took a byte for `idleTimeout`. nil: no timeout.

@@ -300,6 +300,7 @@ extension ControlServer {
       t.sent += 1
     }
     c.trace = nil
+    traceReleased()
     c.send(.traceEnd(events: t.sent, dropped: UInt64(t.ring.dropped), reason: reason))
     c.flush()
   }
