@@ -23,6 +23,10 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    // `swift package generate-documentation` (Scripts/check-docs). A root
+    // package's plugin dependency: packages that depend on JumpLabel do not
+    // resolve it.
+    .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
   ],
   targets: [
     // C shim of the patch engine: SIGTRAP handler, published batch, membarrier.

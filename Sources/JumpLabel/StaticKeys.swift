@@ -76,7 +76,7 @@ public enum StaticKeys {
   /// indexing them: sorting, checking every site's bytes, building the
   /// index, patching the sites of keys no longer in their default state.
   /// For `jumplabel bench`.
-  public static var _indexStatistics: (sites: Int, nanoseconds: UInt64) {
+  package static var _indexStatistics: (sites: Int, nanoseconds: UInt64) {
     guard ThreadMarks.enter(ThreadMarks.client) else { return (0, 0) }
     defer { ThreadMarks.leave(ThreadMarks.client) }
     guard ProcessRuntime.isPrimary else { return (0, 0) }
