@@ -80,9 +80,15 @@ let package = Package(
     .target(name: "CStressWorkload"),
     // The stress workload of `jumplabel stress`: generated sites, the
     // linearizability probe, the dlopen churn, the watchdog.
-    .target(name: "StressWorkload", dependencies: ["JumpLabel", "TextPoke", "CStressWorkload"]),
-    // The sites `jumplabel bench` toggles (generated, 11,111 sites of five
-    // keys), optimised in every configuration so that they are real sites.
+    // Its 384 sites (StressSites.swift) are generated at build time.
+    .target(name: "StressWorkload", dependencies: ["JumpLabel", "TextPoke", "CStressWorkload"],
+            plugins: ["StressSitesPlugin"]),
+    // Writes the stress workload's sites; run by StressSitesPlugin.
+    .executableTarget(name: "generate-stress-sites"),
+    .plugin(name: "StressSitesPlugin", capability: .buildTool(), dependencies: ["generate-stress-sites"]),
+    // The sites `jumplabel bench` toggles (11,111 sites of five keys,
+    // written out by the preprocessor), optimised in every configuration so
+    // that they are real sites.
     .target(name: "BenchSites", dependencies: ["CJumpLabelSite"], cSettings: [.unsafeFlags(["-O2"])]),
     // C side of `jumplabel bench`: the physical floor, and two patchers that
     // exist only to be compared with (the Rust static-key crate's design).
