@@ -35,45 +35,45 @@ public enum CoreSyncMethod: String, Sendable, CustomStringConvertible {
 /// Conditions that tests impose on the engine, to reach fallback paths that
 /// this machine would otherwise never take. Not for production use.
 package struct TextPokeFaults: OptionSet, Sendable {
-  package let rawValue: Int
-  package init(rawValue: Int) { self.rawValue = rawValue }
+  public let rawValue: Int
+  public init(rawValue: Int) { self.rawValue = rawValue }
   /// Behave as if membarrier SYNC_CORE were unavailable.
-  package static let noMembarrier = TextPokeFaults(rawValue: 1)
+  public static let noMembarrier = TextPokeFaults(rawValue: 1)
   /// Behave as if /proc/self/mem writes were refused.
-  package static let noProcSelfMem = TextPokeFaults(rawValue: 2)
+  public static let noProcSelfMem = TextPokeFaults(rawValue: 2)
   /// Use the parked protocol for every batch.
-  package static let alwaysPark = TextPokeFaults(rawValue: 4)
+  public static let alwaysPark = TextPokeFaults(rawValue: 4)
   /// Never park: use int3 even under a debugger or with a thread blocking
   /// SIGTRAP. Exists only to show, in tests, what parking prevents.
-  package static let neverPark = TextPokeFaults(rawValue: 8)
+  public static let neverPark = TextPokeFaults(rawValue: 8)
   /// Entry points never see that their thread is already inside the
   /// runtime (no re-entry refusal): shows, in tests, the hang a signal
   /// handler that toggles would otherwise run into. Takes effect at once.
-  package static let ignoreReentry = TextPokeFaults(rawValue: 16)
+  public static let ignoreReentry = TextPokeFaults(rawValue: 16)
   /// Every tracer counts as a debugger that stops on SIGTRAP, strace too
   /// (the classification's negative control). Takes effect at once.
-  package static let tracersStopOnSigtrap = TextPokeFaults(rawValue: 32)
+  public static let tracersStopOnSigtrap = TextPokeFaults(rawValue: 32)
   /// Scans are not settled: a thread that only seems to block SIGURG
   /// (it is still leaving our own handler) counts. Shows the false
   /// refusals the settling prevents.
-  package static let unsettledScans = TextPokeFaults(rawValue: 64)
+  public static let unsettledScans = TextPokeFaults(rawValue: 64)
   /// Valgrind goes unnoticed: the engine patches as on a real CPU, which
   /// valgrind's stale translations make a silent no-op (or a crash).
-  package static let ignoreValgrind = TextPokeFaults(rawValue: 128)
+  public static let ignoreValgrind = TextPokeFaults(rawValue: 128)
   /// Every batch scans every thread, as the first design did (for
   /// measuring what the hazard monitor saves, and for tests that must see
   /// a mask change at once).
-  package static let freshScans = TextPokeFaults(rawValue: 256)
+  public static let freshScans = TextPokeFaults(rawValue: 256)
   /// Hazards park threads instead of using the self-loop protocol (to
   /// test and measure parking).
-  package static let neverSelfLoop = TextPokeFaults(rawValue: 512)
+  public static let neverSelfLoop = TextPokeFaults(rawValue: 512)
   /// Without membarrier, threads that block SIGURG are not looked for
   /// before a batch: the batch starts and its first signal-based sync
   /// times out (2 s). Shows what the up-front refusal prevents, and that
   /// the rollback survives it.
-  package static let skipSignalSyncCheck = TextPokeFaults(rawValue: 1024)
+  public static let skipSignalSyncCheck = TextPokeFaults(rawValue: 1024)
   /// The self-loop protocol leaves the patcher's signal mask alone: a
   /// handler that runs a site of the batch on the patcher's own thread
   /// then spins on the loop forever (the hang the mask prevents).
-  package static let selfLoopKeepsSignals = TextPokeFaults(rawValue: 2048)
+  public static let selfLoopKeepsSignals = TextPokeFaults(rawValue: 2048)
 }

@@ -3,20 +3,20 @@ import Synchronization
 /// Conditions a test can impose on the load and unload hooks, to prove that
 /// its checks fail without them (negative controls). Not for production.
 package struct ImageEventFaults: OptionSet, Sendable {
-  package let rawValue: UInt8
-  package init(rawValue: UInt8) { self.rawValue = rawValue }
+  public let rawValue: UInt8
+  public init(rawValue: UInt8) { self.rawValue = rawValue }
 
   /// Load hooks do nothing: a late-loaded image keeps its compiled-in
   /// instructions whatever its keys' states.
-  package static let ignoreLoads = ImageEventFaults(rawValue: 1)
+  public static let ignoreLoads = ImageEventFaults(rawValue: 1)
   /// Unload hooks do nothing: the index keeps the sites of unmapped images.
-  package static let ignoreUnloads = ImageEventFaults(rawValue: 2)
+  public static let ignoreUnloads = ImageEventFaults(rawValue: 2)
   /// The first walk also does dlopen(RTLD_NOLOAD) + dlclose on every image
   /// it saw (an earlier design): inside a dlopen, that runs the constructors
   /// of images not initialised yet.
-  package static let dlopenWalkedImages = ImageEventFaults(rawValue: 4)
+  public static let dlopenWalkedImages = ImageEventFaults(rawValue: 4)
   /// Runtime copies of another ABI go unnoticed.
-  package static let ignoreForeignRuntimes = ImageEventFaults(rawValue: 8)
+  public static let ignoreForeignRuntimes = ImageEventFaults(rawValue: 8)
 }
 
 extension KeyRegistry {
