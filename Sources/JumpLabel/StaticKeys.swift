@@ -109,8 +109,8 @@ public struct StaticKeyImage: Sendable, Hashable, CustomStringConvertible {
   public let path: String
   /// How many distinct sites it has.
   public let sites: Int
-  /// True if it can never be unloaded (it holds Swift code; README,
-  /// "Shared libraries"). False: `dlclose` unloads it and its sites leave
+  /// True if it can never be unloaded (it holds Swift code;
+  /// <doc:SharedLibraries>). False: `dlclose` unloads it and its sites leave
   /// the index first.
   public let pinned: Bool
 
