@@ -23,6 +23,10 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    // `swift package generate-documentation` (Scripts/check-docs). A root
+    // package's plugin dependency: packages that depend on JumpLabel do not
+    // resolve it.
+    .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
   ],
   targets: [
     // C shim of the patch engine: SIGTRAP handler, published batch, membarrier.
@@ -76,9 +80,15 @@ let package = Package(
     .target(name: "CStressWorkload"),
     // The stress workload of `jumplabel stress`: generated sites, the
     // linearizability probe, the dlopen churn, the watchdog.
-    .target(name: "StressWorkload", dependencies: ["JumpLabel", "TextPoke", "CStressWorkload"]),
-    // The sites `jumplabel bench` toggles (generated, 11,111 sites of five
-    // keys), optimised in every configuration so that they are real sites.
+    // Its 384 sites (StressSites.swift) are generated at build time.
+    .target(name: "StressWorkload", dependencies: ["JumpLabel", "TextPoke", "CStressWorkload"],
+            plugins: ["StressSitesPlugin"]),
+    // Writes the stress workload's sites; run by StressSitesPlugin.
+    .executableTarget(name: "generate-stress-sites"),
+    .plugin(name: "StressSitesPlugin", capability: .buildTool(), dependencies: ["generate-stress-sites"]),
+    // The sites `jumplabel bench` toggles (11,111 sites of five keys,
+    // written out by the preprocessor), optimised in every configuration so
+    // that they are real sites.
     .target(name: "BenchSites", dependencies: ["CJumpLabelSite"], cSettings: [.unsafeFlags(["-O2"])]),
     // C side of `jumplabel bench`: the physical floor, and two patchers that
     // exist only to be compared with (the Rust static-key crate's design).

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Turns `jumplabel bench --json` output into the README's plots.
+"""Turns `jumplabel bench --json` output into the plots of the Performance article.
 
     swift run -c release jumplabel bench --json > bench.json
-    Scripts/plot-bench.py bench.json Docs/
+    Scripts/plot-bench.py bench.json Sources/JumpLabel/Documentation.docc/Resources/
 
-Writes Docs/toggle-vs-sites.png (toggle latency against the number of
-sites, log-log, with the physical floor drawn) and Docs/stall.png (the HDR
+Writes DIR/toggle-vs-sites.png (toggle latency against the number of
+sites, log-log, with the physical floor drawn) and DIR/stall.png (the HDR
 percentile curves of the per-call latency a running thread sees: no
 toggling, our engine, a stop-the-world patcher). Needs matplotlib
 (Debian: python3-matplotlib)."""

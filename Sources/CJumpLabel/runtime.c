@@ -67,7 +67,7 @@ const jl_runtime *jl_runtime_this(void) { return &jl_runtime_self; }
 JL_EMIT_RUNTIME_NOTE(jl_runtime_self);
 
 // A runtime copy holds Swift code, which the Swift runtime cannot forget
-// (README, "Shared libraries"), and other images may call through its
+// (Sources/JumpLabel/Documentation.docc/SharedLibraries.md), and other images may call through its
 // descriptor at any time: it is pinned as soon as it is loaded.
 __attribute__((constructor)) static void pin_this_image(void) {
   Dl_info info;

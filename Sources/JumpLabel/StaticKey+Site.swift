@@ -24,6 +24,9 @@ extension StaticKey {
   /// The site itself; `tracepoint` marks it in the table as a tracepoint's
   /// (Sources/Tracepoints), so that control tools can tell them apart from
   /// plain keys before any of them ran.
+  ///
+  /// Public only so that code inlined into other modules can reach it;
+  /// not API: do not call it, it may change in any release.
   @inlinable @inline(__always)
   public func _site(likely: Bool, tracepoint: Bool) -> Bool {
     if name.hasPointerRepresentation {
@@ -41,6 +44,9 @@ extension StaticKey {
   /// passed through a variable): the same read as ``_fallbackIsEnabled()``,
   /// counted separately, with the image it came from (`dso`), so that
   /// ``StaticKeys/problems()`` can point at it.
+  ///
+  /// Public only so that code inlined into other modules can reach it;
+  /// not API: do not call it, it may change in any release.
   @inline(never)
   public func _fallbackIsEnabledInOptimizedCode(_ dso: UnsafeRawPointer, tracepoint: Bool = false) -> Bool {
     if case let .other(remote) = ProcessRuntime.known {
@@ -63,6 +69,9 @@ extension StaticKey {
   /// literal it is lock-free and never waits. A first read on a thread
   /// that interrupted the runtime (a signal handler) cannot look the key
   /// up without risking a wait on itself, and answers the key's default.
+  ///
+  /// Public only so that code inlined into other modules can reach it;
+  /// not API: do not call it, it may change in any release.
   @inline(never)
   public func _fallbackIsEnabled(tracepoint: Bool = false) -> Bool {
     if case let .other(remote) = ProcessRuntime.known { return ProcessRuntime.remoteCount(remote, self, countHit: true) > 0 }

@@ -36,6 +36,9 @@ public struct StaticKey: Sendable, Hashable, CustomStringConvertible {
   /// initialiser takes the literal and which are always inlined, so that
   /// the site still sees a constant. A non-literal name here works but
   /// makes every site a fallback read (counted and reported).
+  ///
+  /// Public only so that code inlined into other modules can reach it;
+  /// not API: do not call it, it may change in any release.
   @inlinable @inline(__always)
   public init(_literalFromWrapper name: StaticString, default defaultValue: Bool = false) {
     self.name = name

@@ -76,7 +76,7 @@ public enum StaticKeys {
   /// indexing them: sorting, checking every site's bytes, building the
   /// index, patching the sites of keys no longer in their default state.
   /// For `jumplabel bench`.
-  public static var _indexStatistics: (sites: Int, nanoseconds: UInt64) {
+  package static var _indexStatistics: (sites: Int, nanoseconds: UInt64) {
     guard ThreadMarks.enter(ThreadMarks.client) else { return (0, 0) }
     defer { ThreadMarks.leave(ThreadMarks.client) }
     guard ProcessRuntime.isPrimary else { return (0, 0) }
@@ -109,8 +109,8 @@ public struct StaticKeyImage: Sendable, Hashable, CustomStringConvertible {
   public let path: String
   /// How many distinct sites it has.
   public let sites: Int
-  /// True if it can never be unloaded (it holds Swift code; README,
-  /// "Shared libraries"). False: `dlclose` unloads it and its sites leave
+  /// True if it can never be unloaded (it holds Swift code;
+  /// <doc:SharedLibraries>). False: `dlclose` unloads it and its sites leave
   /// the index first.
   public let pinned: Bool
 

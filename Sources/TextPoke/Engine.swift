@@ -243,7 +243,7 @@ final class Engine: @unchecked Sendable {
     // Large batches may be written through a write window (user stores of
     // exactly the site bytes, pages writable for the batch's duration)
     // instead of three /proc/self/mem writes per site: opt-in, because it
-    // gives up W^X for that moment (README, "Performance"). Refused (MDWE):
+    // gives up W^X for that moment (the Performance article). Refused (MDWE):
     // the writes go through /proc/self/mem as usual.
     var window: WriteWindow? = nil
     if let threshold = bulkWriteThreshold, work.count >= threshold {

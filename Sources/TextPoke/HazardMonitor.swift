@@ -16,8 +16,8 @@ import Glibc
 /// So a toggle made on its own (more than 10 ms after the last) sees the
 /// process as it is, like before; only batches back to back within 10 ms
 /// share the cheap facts, and a mask change of an existing thread, with no
-/// thread created or ended, is seen within 1 s. The README states these
-/// bounds (Limits).
+/// thread created or ended, is seen within 1 s. The Limits article states
+/// these bounds.
 struct HazardMonitor {
   private var tracer: Tracer?
   private var threadCount = -1

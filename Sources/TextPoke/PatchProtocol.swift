@@ -34,7 +34,7 @@ public enum CoreSyncMethod: String, Sendable, CustomStringConvertible {
 
 /// Conditions that tests impose on the engine, to reach fallback paths that
 /// this machine would otherwise never take. Not for production use.
-public struct TextPokeFaults: OptionSet, Sendable {
+package struct TextPokeFaults: OptionSet, Sendable {
   public let rawValue: Int
   public init(rawValue: Int) { self.rawValue = rawValue }
   /// Behave as if membarrier SYNC_CORE were unavailable.

@@ -77,7 +77,7 @@ public enum TextPoke {
   /// Hooks are independent: tests running in parallel each add their own
   /// and remove only theirs. Returns the token for `_removeBatchHook`.
   @discardableResult
-  public static func _addBatchHook(_ hook: @escaping @Sendable () -> Void) -> Int {
+  package static func _addBatchHook(_ hook: @escaping @Sendable () -> Void) -> Int {
     Engine.shared.batchHooks.withLock { s in
       s.next += 1
       s.hooks[s.next] = hook
@@ -86,13 +86,13 @@ public enum TextPoke {
   }
 
   /// Removes the hook `_addBatchHook` returned `token` for.
-  public static func _removeBatchHook(_ token: Int) {
+  package static func _removeBatchHook(_ token: Int) {
     _ = Engine.shared.batchHooks.withLock { $0.hooks.removeValue(forKey: token) }
   }
 
   /// Imposes conditions for tests (fault injection). Takes effect for the
   /// choices not made yet: call it before the first batch of the process.
-  public static func _injectFaults(_ faults: TextPokeFaults) {
+  package static func _injectFaults(_ faults: TextPokeFaults) {
     if faults.contains(.ignoreReentry) { tp_marks_ignore_for_tests() }
     if faults.contains(.tracersStopOnSigtrap) { Tracer.allStop.store(true, ordering: .relaxed) }
     tp_rendezvous_slow_exit_for_tests(faults.contains(.slowHandlerExit) ? 100_000_000 : 0)

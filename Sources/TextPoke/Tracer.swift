@@ -14,7 +14,7 @@ import Synchronization
 /// is harmless: our handler still runs.
 ///
 /// The rule, checked on this machine type with a program that traps 2,000
-/// times in a SIGTRAP handler of its own (see README, "Tracers"):
+/// times in a SIGTRAP handler of its own (see the Hardening article, "Tracers"):
 /// - `strace` re-delivers: all 2,000 traps reach the handler;
 /// - `ltrace` swallows: 0 of 2,000 reach it (the program keeps running);
 /// - `gdb` stops at the first one.

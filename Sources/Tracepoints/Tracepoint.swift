@@ -47,6 +47,9 @@ public struct Tracepoint<Payload: Encodable & Sendable>: Sendable, CustomStringC
   /// The out-of-line part of `emit`: runs the probes. Inlinable (so that it
   /// is specialised for `Payload` where it is used) but never inlined into
   /// the emit site, which stays one NOP and a jump.
+  ///
+  /// Public only so that code inlined into other modules can reach it;
+  /// not API: do not call it, it may change in any release.
   @inlinable @inline(never)
   public func _emit(_ payload: Payload) {
     ProbeRegistry.shared.list(for: name)._withUnsafeGuaranteedRef { $0.emit(payload) }

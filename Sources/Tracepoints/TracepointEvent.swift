@@ -48,6 +48,8 @@ public struct TracepointEvent {
 /// emitting thread. Must not block for long: it runs inside the emitter.
 /// A class (an emit calls it through one reference, without boxing).
 public protocol TracepointSink: AnyObject, Sendable {
+  /// Called for every event, on the emitting thread, while the sink is
+  /// attached. `event` is valid only during the call.
   func receive(_ event: borrowing TracepointEvent)
 }
 

@@ -10,7 +10,7 @@ public enum Tracepoints {
 
   /// Fault injection for a negative control: detach does not wait for
   /// emits in flight. Not for production use.
-  nonisolated(unsafe) public static var _skipGraceWaitForTests = false
+  nonisolated(unsafe) package static var _skipGraceWaitForTests = false
 
   /// A tracepoint known to this process.
   public struct Info: Sendable, Hashable {

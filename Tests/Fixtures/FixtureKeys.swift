@@ -29,7 +29,7 @@ extension StaticKey {
   @inlinable public static var fixtureVerify: StaticKey { StaticKey("fixture.verify") }
   /// Toggled from a signal handler by the signal-toggle scenario.
   @inlinable public static var fixtureSignal: StaticKey { StaticKey("fixture.signal-handler") }
-  /// The mistake the README warns about: a stored `static let` key. Used
+  /// The mistake Getting started warns about: a stored `static let` key. Used
   /// from another module, its name is not a literal at the site, so every
   /// site of it there is a fallback read (reported by problems()).
   public static let fixtureStaticLet = StaticKey("fixture.static-let")

@@ -102,7 +102,7 @@ struct USDTTargetCommand: ParsableCommand {
   /// switches anything on). In the parent, waits for the child, passes
   /// SIGTERM and SIGINT on, and exits with the child's status.
   private func forkTarget(_ stopSignals: sigset_t) throws {
-    _ = StaticKeys.list()  // the runtime is up before the fork (README, Limits)
+    _ = StaticKeys.list()  // the runtime is up before the fork (the Limits article)
     let deadline = monotonicNanoseconds() + 10_000_000_000
     while !USDT.watcher.running {
       guard monotonicNanoseconds() < deadline else { throw ValidationError("the watcher did not start in the parent") }

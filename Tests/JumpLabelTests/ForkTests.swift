@@ -48,7 +48,7 @@ import Testing
     // Swift's lazy globals are not fork-safe: a child forked while another
     // thread is inside a global's one-time initializer waits for it forever
     // (seen here with the registry). Initialise the runtime first, as the
-    // README tells users who fork.
+    // Limits article tells users who fork.
     _ = StaticKeys.list()
     _ = StaticKeys.patchingProblem()
     // The same for the Swift runtime's own caches: a child whose first

@@ -1,4 +1,4 @@
-// The sites `jumplabel bench` toggles (generated: bench_sites.c): keys
+// The sites `jumplabel bench` toggles (bench_sites.c): keys
 // "bench.n1", "bench.n10", "bench.n100", "bench.n1000", "bench.n10000"
 // with that many sites each, default false.
 #ifndef BENCH_SITES_H

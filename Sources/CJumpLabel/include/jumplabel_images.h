@@ -36,7 +36,7 @@ void jl_runtime_mark_started(void);
 /// 1 if the ELF file at `path` holds Swift code or is registered with the
 /// Swift runtime: non-empty Swift metadata sections, or an import of
 /// swift_addNewDSOImage. 0 if not, -1 if the file cannot be read. Such
-/// images are pinned: see README, "Shared libraries". Reads the file: call
+/// images are pinned: see Sources/JumpLabel/Documentation.docc/SharedLibraries.md. Reads the file: call
 /// it outside dl_iterate_phdr callbacks.
 int jl_file_holds_swift(const char *path);
 

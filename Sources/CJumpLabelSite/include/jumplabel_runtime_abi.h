@@ -12,7 +12,7 @@
 // - the *primary* runtime is the first usable one in the loader's image
 //   order (dl_iterate_phdr order: the executable, its libraries, then
 //   dlopen'ed images in load order). Runtime images are never unloaded (they
-//   hold Swift code, see README), so every copy computes the same primary
+//   hold Swift code, see SharedLibraries.md), so every copy computes the same primary
 //   for the life of the process;
 // - only the primary reads tables, keeps keys, and patches. Other copies
 //   forward every call to it through the function pointers below.

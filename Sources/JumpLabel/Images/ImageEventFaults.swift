@@ -2,7 +2,7 @@ import Synchronization
 
 /// Conditions a test can impose on the load and unload hooks, to prove that
 /// its checks fail without them (negative controls). Not for production.
-public struct ImageEventFaults: OptionSet, Sendable {
+package struct ImageEventFaults: OptionSet, Sendable {
   public let rawValue: UInt8
   public init(rawValue: UInt8) { self.rawValue = rawValue }
 
@@ -31,13 +31,13 @@ extension StaticKeys {
   /// The check every loader call of the runtime makes first: traps if the
   /// calling thread holds the registry or patch lock (the lock order,
   /// KeyRegistry.swift). For the test that proves the check is live.
-  public static func _checkMayCallLoader() {
+  package static func _checkMayCallLoader() {
     LoaderCalls.mayCallLoader()
   }
 
   /// Imposes `faults` on this copy's hooks (it must be the primary). For
   /// negative controls in tests only.
-  public static func _injectImageEventFaults(_ faults: ImageEventFaults) {
+  package static func _injectImageEventFaults(_ faults: ImageEventFaults) {
     KeyRegistry.imageEventFaults.store(faults.rawValue, ordering: .relaxed)
   }
 }

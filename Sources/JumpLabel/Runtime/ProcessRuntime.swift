@@ -5,7 +5,7 @@ import TextPoke
 
 /// Which copy of the runtime does the work for this one.
 ///
-/// Decision (README, "Several copies of the runtime"): one process-wide
+/// Decision (SharedLibraries article, "Several copies of the runtime"): one process-wide
 /// registry. The primary is the first usable runtime in the loader's image
 /// order (jumplabel_runtime_abi.h); every other copy forwards each call to
 /// it, so keys, sites and the patch lock exist once per process however

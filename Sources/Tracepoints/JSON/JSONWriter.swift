@@ -5,6 +5,7 @@ public struct JSONWriter: Sendable {
   /// The bytes written so far (UTF-8).
   public private(set) var bytes: [UInt8] = []
 
+  /// An empty writer.
   public init() { bytes.reserveCapacity(256) }
 
   /// Appends raw, already valid JSON text.

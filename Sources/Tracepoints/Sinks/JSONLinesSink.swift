@@ -36,6 +36,9 @@ public final class JSONLinesSink: TracepointSink, @unchecked Sendable {
   /// Lines written.
   public var linesWritten: Int { lines.load(ordering: .relaxed) }
 
+  /// Writes `event` as one JSON line with one `write` (continued after a
+  /// partial write or EINTR), on the emitting thread. A failed write is counted in ``writeErrors``;
+  /// the event is then lost.
   public func receive(_ event: borrowing TracepointEvent) {
     var w = JSONWriter()
     event.jsonLine(into: &w)
@@ -58,7 +61,9 @@ public final class JSONLinesSink: TracepointSink, @unchecked Sendable {
 
 /// Why a sink could not be made.
 public enum SinkError: Error, Sendable, CustomStringConvertible {
+  /// The file could not be opened; `errno` says why.
   case cannotOpen(path: String, errno: Int32)
+  /// The sink's memory could not be allocated.
   case outOfMemory
 
   public var description: String {

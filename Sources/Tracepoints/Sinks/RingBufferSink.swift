@@ -25,6 +25,9 @@ public final class RingBufferSink: TracepointSink, @unchecked Sendable {
 
   deinit { tpx_ring_destroy(ring) }
 
+  /// Copies `event` into the next slot, overwriting the oldest record if
+  /// the ring is full (counted in ``dropped``). Never waits; allocates only
+  /// to encode a payload that is not bitwise copyable.
   public func receive(_ event: borrowing TracepointEvent) {
     var h = tpx_ring_record()
     h.timestamp = event.timestamp

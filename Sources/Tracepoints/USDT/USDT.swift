@@ -117,6 +117,9 @@ public enum USDT {
   /// the enabled path of such a site only.
   /// Runs on every enabled emit of such a site: after the first, it takes
   /// no lock and allocates nothing for the same name literal.
+  ///
+  /// Public only so that code inlined into other modules can reach it;
+  /// not API: do not call it, it may change in any release.
   @inline(never)
   public static func _notCompiled(_ name: StaticString) {
     let literal = name.hasPointerRepresentation ? UInt(bitPattern: name.utf8Start) : 0

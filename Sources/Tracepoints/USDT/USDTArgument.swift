@@ -6,9 +6,15 @@
 /// callers.
 public protocol USDTArgument {
   /// The argument's size in the USDT convention: bytes, negative if signed.
+  ///
+  /// Public only so that code inlined into other modules can reach it;
+  /// not API: do not call it, it may change in any release.
   static var _usdtSize: Int { get }
   /// Calls `body` with the argument as 64 bits (a string's pointer is valid
   /// inside `body` only).
+  ///
+  /// Public only so that code inlined into other modules can reach it;
+  /// not API: do not call it, it may change in any release.
   func _withUSDTValue<R>(_ body: (UInt64) -> R) -> R
 }
 

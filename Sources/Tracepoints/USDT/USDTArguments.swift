@@ -11,6 +11,9 @@ public protocol USDTArgumentList {
   /// replaces. Must be inlined where `name` is a literal; returns 1 if the
   /// probe point was compiled, 0 if it could not be, -1 in a build
   /// without probe points.
+  ///
+  /// Public only so that code inlined into other modules can reach it;
+  /// not API: do not call it, it may change in any release.
   func _fire(_ name: StaticString) -> Int32
 }
 

@@ -49,6 +49,9 @@ extension Tracepoint where Payload: USDTPayload {
   /// The semaphore of this tracepoint's probe points in this image: > 0
   /// while a tracer is attached; -1 in a build without probe points; -2
   /// where the probe point could not be compiled.
+  ///
+  /// Public only so that code inlined into other modules can reach it;
+  /// not API: do not call it, it may change in any release.
   @inlinable @inline(__always)
   public var _usdtSemaphore: Int32 {
     guard name.hasPointerRepresentation else { return -2 }
