@@ -19,6 +19,7 @@ let package = Package(
     .library(name: "JumpLabelTestLinkedC", type: .dynamic, targets: ["LinkedCSites"]),
     .library(name: "JumpLabelTestForeignRuntime", type: .dynamic, targets: ["ForeignRuntime"]),
     .library(name: "JumpLabelTestUSDTLib", type: .dynamic, targets: ["USDTLib"]),
+    .library(name: "JumpLabelTestDynDbgPlugin", type: .dynamic, targets: ["DynDbgPlugin"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -53,6 +54,14 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-O"])]),
     // A Swift library with a USDT tracepoint, dlopened by the harness.
     .target(name: "USDTLib", dependencies: ["Tracepoints"], path: "Tests/SharedLibraries/USDTLib",
+            swiftSettings: [.unsafeFlags(["-O"])]),
+    // Debug statements in two modules and a dlopened library, optimised in
+    // every configuration (statements are NOP sites only in optimised code).
+    .target(name: "DynDbgCache", dependencies: ["JumpLabel"], path: "Tests/DynDbgFixtures/Cache",
+            swiftSettings: [.unsafeFlags(["-O"])]),
+    .target(name: "DynDbgNet", dependencies: ["JumpLabel"], path: "Tests/DynDbgFixtures/Net",
+            swiftSettings: [.unsafeFlags(["-O"])]),
+    .target(name: "DynDbgPlugin", dependencies: ["JumpLabel"], path: "Tests/SharedLibraries/DynDbgPlugin",
             swiftSettings: [.unsafeFlags(["-O"])]),
     // Shared-library fixtures. Optimised in every configuration, so that
     // their sites are real NOP/JMP sites in debug test runs too.
@@ -95,7 +104,8 @@ let package = Package(
     .executableTarget(
       name: "jumplabel-harness",
       dependencies: ["JumpLabel", "TextPoke", "StressWorkload", "CStressWorkload", "CHarness", "JumpLabelFixtures", "JumpLabelControl", "Tracepoints",
-                     "USDTFixtures", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                     "USDTFixtures", "DynDbgCache", "DynDbgNet",
+                     .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Tests/Harness"),
     .testTarget(name: "TextPokeTests", dependencies: ["TextPoke", "JumpLabelFixtures"]),
     .testTarget(name: "JumpLabelTests", dependencies: ["JumpLabel", "JumpLabelFixtures", "TextPoke"]),

@@ -303,6 +303,9 @@ final class KeyRegistry: @unchecked Sendable {
     // A state set by name before anything declared the key: nobody can
     // have seen this record yet, so a plain store is enough.
     if let state = pendingStates.removeValue(forKey: name) { r.count.store(state ? 1 : 0, ordering: .releasing) }
+    // A debug statement matched by JUMPLABEL_DYNDBG starts on (its image's
+    // sites are patched in the batch that indexes them).
+    else if let flags = DynamicDebugBoot.flags(forNewKey: name), flags.contains(.print) { r.count.store(1, ordering: .releasing) }
     keys[name] = r
     return r
   }

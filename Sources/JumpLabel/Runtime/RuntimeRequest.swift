@@ -15,6 +15,9 @@ enum RuntimeRequest: Sendable {
   case setMany(names: [String], enabled: Bool, undeclared: Bool, dryRun: Bool)
   /// A decrement deferred by `nanoseconds` (DeferredDecrements.swift).
   case decrementDeferred(KeyReference, nanoseconds: UInt64)
+  /// An enabled debug statement's message, printed by the primary (which
+  /// keeps the decorations and the output: DynamicDebug/DebugOutput.swift).
+  case debugEmit(name: String, message: String)
 
   /// The key a request is about, for a refusal ("" if none).
   var keyName: String {
@@ -45,6 +48,7 @@ enum RuntimeRequest: Sendable {
     case let .setMany(names, enabled, undeclared, dryRun):
       w.u8(8); names.encode(&w) { $1.string($0) }; w.bool(enabled); w.bool(undeclared); w.bool(dryRun)
     case let .decrementDeferred(key, ns): w.u8(9); w.string(key.name); w.optionalBool(key.defaultValue); w.u64(ns)
+    case let .debugEmit(name, message): w.u8(10); w.string(name); w.string(message)
     }
   }
 
@@ -63,6 +67,7 @@ enum RuntimeRequest: Sendable {
     case 7: return .images
     case 8: return .setMany(names: .decode(&r) { $0.string() }, enabled: r.bool(), undeclared: r.bool(), dryRun: r.bool())
     case 9: return .decrementDeferred(KeyReference(name: r.string(), defaultValue: r.optionalBool()), nanoseconds: r.u64())
+    case 10: return .debugEmit(name: r.string(), message: r.string())
     case let tag: preconditionFailure("JumpLabel: unknown request \(tag) from another runtime copy of the same ABI")
     }
   }
@@ -104,6 +109,9 @@ enum RuntimeRequest: Sendable {
         return .changes(changes)
       case let .decrementDeferred(key, ns):
         try registry.decrementDeferred(key, nanoseconds: ns)
+        return .done
+      case let .debugEmit(name, message):
+        DebugOutput.emitHere(keyName: name, message: message)
         return .done
       }
     } catch {
