@@ -11,6 +11,11 @@ let package = Package(
     .library(name: "JumpLabel", targets: ["JumpLabel", "Tracepoints", "JumpLabelControl"]),
     .library(name: "TextPoke", targets: ["TextPoke"]),
     .library(name: "Tracepoints", targets: ["Tracepoints"]),
+    // swift-log on static keys: NOP call sites per module and level, live
+    // levels per module and label, a LogHandler wrapper. Needs the
+    // "Logging" trait (off by default: a consumer of JumpLabel alone
+    // neither resolves nor builds swift-log).
+    .library(name: "JumpLabelLogging", targets: ["JumpLabelLogging"]),
     .executable(name: "jumplabel", targets: ["jumplabel"]),
     // Test fixtures, built as real shared libraries (Tests/SharedLibraries).
     .library(name: "JumpLabelTestPairA", type: .dynamic, targets: ["PairA"]),
@@ -21,7 +26,12 @@ let package = Package(
     .library(name: "JumpLabelTestUSDTLib", type: .dynamic, targets: ["USDTLib"]),
     .library(name: "JumpLabelTestDynDbgPlugin", type: .dynamic, targets: ["DynDbgPlugin"]),
   ],
+  traits: [
+    .trait(name: "Logging", description: "JumpLabelLogging: swift-log call sites and levels on static keys (adds swift-log)."),
+    .default(enabledTraits: []),
+  ],
   dependencies: [
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
   ],
@@ -38,6 +48,21 @@ let package = Package(
     .target(name: "CJumpLabel", dependencies: ["CJumpLabelSite"]),
     // Static keys: tables, registry, counting, fallback, shared libraries.
     .target(name: "JumpLabel", dependencies: ["CJumpLabel", "CJumpLabelSite", "TextPoke"]),
+    // swift-log bridge (trait "Logging"); without the trait it is empty.
+    // It links the whole core, as the JumpLabel product does (the runtime's
+    // load hook calls into Tracepoints and JumpLabelControl when linked).
+    .target(name: "JumpLabelLogging", dependencies: [
+      "JumpLabel", "Tracepoints", "JumpLabelControl", .product(name: "Logging", package: "swift-log", condition: .when(traits: ["Logging"])),
+    ]),
+    // Its test program: logging call sites in an optimised module, driven
+    // by the tests (Tests/LoggingHarness).
+    .target(name: "LoggingFixtures", dependencies: [
+      "JumpLabelLogging", .product(name: "Logging", package: "swift-log", condition: .when(traits: ["Logging"])),
+    ], path: "Tests/LoggingFixtures", swiftSettings: [.unsafeFlags(["-O"])]),
+    .executableTarget(name: "jumplabel-logging-harness", dependencies: [
+      "JumpLabelLogging", "LoggingFixtures", "JumpLabel", "TextPoke",
+      .product(name: "Logging", package: "swift-log", condition: .when(traits: ["Logging"])),
+    ], path: "Tests/LoggingHarness"),
     // C side of tracepoints: the grace period of probe lists, thread ids.
     .target(name: "CTracepoints"),
     // Tracepoints on static keys: probes, sinks, the JSON writer.
@@ -112,7 +137,8 @@ let package = Package(
     .testTarget(name: "TracepointTests", dependencies: ["Tracepoints", "JumpLabel", "JumpLabelFixtures", "TextPoke", "USDTFixtures"]),
     // Runs the real `jumplabel` and `jumplabel-harness` binaries; the
     // dependencies make sure they are built.
-    .testTarget(name: "StressTests", dependencies: ["jumplabel", "jumplabel-harness", "JumpLabelFixtures", "JumpLabelControl"]),
+    .testTarget(name: "StressTests", dependencies: ["jumplabel", "jumplabel-harness", "JumpLabelFixtures", "JumpLabelControl",
+                                                    "jumplabel-logging-harness"]),
     // The control protocol's decoder: property tests and a regression corpus.
     .testTarget(name: "ControlProtocolTests", dependencies: ["JumpLabelControl"], exclude: ["Corpus", "Fuzz"]),
     // Model-checks the patch protocol with spin (Model/).

@@ -207,22 +207,31 @@ typedef struct jl_debug_site {
 } jl_debug_site;
 
 /// A debug statement's site: its own key, named by the runtime from the
-/// descriptor (JumpLabel/DynamicDebug), default false, the enabled path out
-/// of line. Emitted only when every operand is a constant (the literals'
+/// descriptor (JumpLabel/DynamicDebug), the enabled path out of line.
+/// `dflt` is the key's default: 0 for a debug statement, 1 for a logging
+/// call site at info or above (swift-log's default level), which then
+/// starts as a JMP. Emitted only when every operand is a constant (the literals'
 /// addresses and lengths, the line, column and level); otherwise returns
 /// JL_SITE_FALLBACK_OPTIMIZED (or JL_SITE_FALLBACK in unoptimised code) and
 /// the caller reads the statement's key by name.
 static inline __attribute__((always_inline)) int
 __dtrace_jumplabel_debug_site(const void *file, long file_len, const void *function, long function_len,
-                              const void *format, long format_len, long line, long column, long level) {
+                              const void *format, long format_len, long line, long column, long level, int dflt) {
 #if JL_HAVE_SITES
   if (__builtin_constant_p(file_len) && __builtin_constant_p(function_len) && __builtin_constant_p(format_len) &&
-      __builtin_constant_p(line) && __builtin_constant_p(column) && __builtin_constant_p(level)) {
+      __builtin_constant_p(line) && __builtin_constant_p(column) && __builtin_constant_p(level) &&
+      __builtin_constant_p(dflt)) {
     (void)&jl_image_hook;  // makes the compiler emit this image's hook
     __asm__ goto(
         ".p2align 6, 0x90, 1\n"  // as in __dtrace_jumplabel_site
         "1:\n\t"
+        ".if %c[jmp]\n\t"
+        ".byte 0xe9\n\t"
+        ".long %l[taken] - 2f\n"
+        "2:\n\t"
+        ".else\n\t"
         ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n\t"
+        ".endif\n\t"
         ".pushsection jumplabel_debug, \"awR\", @progbits\n\t"
         ".balign 8\n"
         "3:\n\t"
@@ -248,7 +257,7 @@ __dtrace_jumplabel_debug_site(const void *file, long file_len, const void *funct
         :
         : [file] "i"(file), [flen] "i"(file_len), [func] "i"(function), [fnlen] "i"(function_len),
           [fmt] "i"(format), [fmtlen] "i"(format_len), [line] "i"(line), [column] "i"(column),
-          [level] "i"(level), [flags] "i"(JL_FLAG_DEBUG)
+          [level] "i"(level), [flags] "i"(JL_FLAG_DEBUG | (dflt ? JL_FLAG_DEFAULT : 0u)), [jmp] "i"(dflt ? 1 : 0)
         :
         : taken);
     return JL_SITE_FALSE;
@@ -265,6 +274,7 @@ __dtrace_jumplabel_debug_site(const void *file, long file_len, const void *funct
   (void)line;
   (void)column;
   (void)level;
+  (void)dflt;
   return JL_HAVE_SITES ? JL_SITE_FALLBACK_OPTIMIZED : JL_SITE_FALLBACK;
 }
 

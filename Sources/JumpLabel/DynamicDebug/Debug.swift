@@ -39,6 +39,8 @@ public func debug(
 /// The site of a statement: a NOP (false) or a JMP (true) in optimised
 /// code where every argument is a literal; a read of its key otherwise.
 /// For wrappers that are themselves always inlined (JumpLabelLogging).
+/// `level` 0 is a debug statement (off by default); 1-7 a swift-log level
+/// (trace ... critical), on by default from 3 (info), swift-log's default.
 @inlinable @inline(__always)
 public func _debugStatementIsEnabled(
   _ file: StaticString, _ function: StaticString, _ format: StaticString, _ line: UInt, _ column: UInt, level: Int
@@ -47,7 +49,7 @@ public func _debugStatementIsEnabled(
     let r = __dtrace_jumplabel_debug_site(
       UnsafeRawPointer(file.utf8Start), file.utf8CodeUnitCount, UnsafeRawPointer(function.utf8Start),
       function.utf8CodeUnitCount, UnsafeRawPointer(format.utf8Start), format.utf8CodeUnitCount,
-      Int(truncatingIfNeeded: line), Int(truncatingIfNeeded: column), level)
+      Int(truncatingIfNeeded: line), Int(truncatingIfNeeded: column), level, level >= 3 ? 1 : 0)
     if r == JL_SITE_TRUE { return true }
     if r == JL_SITE_FALSE { return false }
   }

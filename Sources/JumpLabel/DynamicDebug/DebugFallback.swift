@@ -30,7 +30,7 @@ enum DebugFallback {
       guard case let .infos(v) = ProcessRuntime.performMarked(.info(name)), let info = v.first else { return false }
       return info.state
     }
-    let (record, registered) = KeyRegistry.shared.recordForFallback(name: name, defaultValue: false, origin: "a debug statement's read")
+    let (record, registered) = KeyRegistry.shared.recordForFallback(name: name, defaultValue: level >= 3, origin: "a debug statement's read")
     if registered { records.withLock { $0[id] = record } }
     return record.state
   }

@@ -38,6 +38,19 @@ public struct DebugFlags: OptionSet, Sendable, Hashable, CustomStringConvertible
 /// registry lock (start-up queries) and never around anything else.
 enum DebugFlagState {
   private static let decorations = Mutex<[String: DebugFlags]>([:])
+  /// Logging call sites a query switched on (LiveLogLevels._prints).
+  private static let explicit = Mutex<Set<String>>([])
+
+  /// Records logging call sites a query switched on or off.
+  static func noteExplicit(on: [String], off: [String]) {
+    explicit.withLock { e in
+      for n in on { e.insert(n) }
+      for n in off { e.remove(n) }
+    }
+  }
+
+  /// A query switched this logging call site on.
+  static func isExplicit(_ name: String) -> Bool { explicit.withLock { $0.contains(name) } }
 
   /// The decorations of the statement whose key is `name`.
   static func flags(of name: String) -> DebugFlags { decorations.withLock { $0[name] ?? [] } }

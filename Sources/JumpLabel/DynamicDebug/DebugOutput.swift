@@ -10,18 +10,21 @@ public struct DebugRecord: Sendable {
   public let message: String
   /// The decorations the query asked for (never `.print`).
   public let decorations: DebugFlags
+  /// The kernel thread id of the thread that ran the statement.
+  public let threadID: Int
 
-  public init(statement: DebugStatement, message: String, decorations: DebugFlags) {
+  public init(statement: DebugStatement, message: String, decorations: DebugFlags, threadID: Int) {
     self.statement = statement
     self.message = message
     self.decorations = decorations
+    self.threadID = threadID
   }
 
   /// The line stderr gets: the decorations the query asked for, in the
   /// kernel's order (`[tid] module:function:file:line: `), then the message.
   public var decoratedLine: String {
     var prefix = ""
-    if decorations.contains(.thread) { prefix += "[\(tp_gettid())] " }
+    if decorations.contains(.thread) { prefix += "[\(threadID)] " }
     var fields: [String] = []
     if decorations.contains(.module) { fields.append(statement.module) }
     if decorations.contains(.function) { fields.append(statement.function) }
@@ -58,7 +61,7 @@ enum DebugOutput {
   /// The primary's part: decorations, then the output or stderr.
   static func emitHere(keyName: String, message: String) {
     guard let statement = DebugStatement(keyName: keyName) else { return }
-    let record = DebugRecord(statement: statement, message: message, decorations: DebugFlagState.flags(of: keyName))
+    let record = DebugRecord(statement: statement, message: message, decorations: DebugFlagState.flags(of: keyName), threadID: tp_gettid())
     if let sink = DynamicDebug.outputSink() { return sink(record) }
     let line = record.decoratedLine + "\n"
     // One write, so that lines of concurrent statements do not interleave.

@@ -120,11 +120,16 @@ extension DynamicDebug {
         throw .control(error)
       }
       DebugFlagState.set(decorations)
+      DebugFlagState.noteExplicit(on: on.filter(Self.isLoggingSite), off: off.filter(Self.isLoggingSite))
       result.enabled += on.count
       result.disabled += off.count
     }
     return result
   }
+}
+
+extension DynamicDebug {
+  static func isLoggingSite(_ name: String) -> Bool { (DebugStatement(keyName: name)?.level ?? 0) > 0 }
 }
 
 /// Why a query was not (fully) applied.
