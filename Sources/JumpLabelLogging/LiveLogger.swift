@@ -15,6 +15,11 @@ extension Logger {
 /// A `Logger`'s NOP call sites (see ``Logging/Logger/live``). The enabled
 /// path hands the event to the logger's own handler, so every backend
 /// works unchanged; the live level, not the handler's `logLevel`, decides.
+///
+/// `file`, `function` and `line` are what the event reports, as in
+/// swift-log. `siteFile`, `siteFunction` and `siteColumn` identify the call
+/// site in the statement table (with `line`): leave them to their defaults,
+/// so that they are literals where the call is.
 public struct LiveLogger {
   /// The logger whose handler receives the enabled statements.
   public let logger: Logger
@@ -27,10 +32,11 @@ public struct LiveLogger {
   public func trace(
     _ message: @autoclosure () -> Logger.Message, metadata: @autoclosure () -> Logger.Metadata? = nil,
     source: @autoclosure () -> String? = nil,
-    file: StaticString = #fileID, function: StaticString = #function, line: UInt = #line, column: UInt = #column
+    file: String = #fileID, function: String = #function, line: UInt = #line,
+    siteFile: StaticString = #fileID, siteFunction: StaticString = #function, siteColumn: UInt = #column
   ) {
-    if _debugStatementIsEnabled(file, function, "", line, column, level: 1) {
-      _liveLog(logger, .trace, message(), metadata(), source(), file, function, line, column)
+    if _debugStatementIsEnabled(siteFile, siteFunction, "", line, siteColumn, level: 1) {
+      _liveLog(logger, .trace, message(), metadata(), source(), file, function, line, siteFile, siteFunction, siteColumn)
     }
   }
 
@@ -39,10 +45,11 @@ public struct LiveLogger {
   public func debug(
     _ message: @autoclosure () -> Logger.Message, metadata: @autoclosure () -> Logger.Metadata? = nil,
     source: @autoclosure () -> String? = nil,
-    file: StaticString = #fileID, function: StaticString = #function, line: UInt = #line, column: UInt = #column
+    file: String = #fileID, function: String = #function, line: UInt = #line,
+    siteFile: StaticString = #fileID, siteFunction: StaticString = #function, siteColumn: UInt = #column
   ) {
-    if _debugStatementIsEnabled(file, function, "", line, column, level: 2) {
-      _liveLog(logger, .debug, message(), metadata(), source(), file, function, line, column)
+    if _debugStatementIsEnabled(siteFile, siteFunction, "", line, siteColumn, level: 2) {
+      _liveLog(logger, .debug, message(), metadata(), source(), file, function, line, siteFile, siteFunction, siteColumn)
     }
   }
 
@@ -51,10 +58,11 @@ public struct LiveLogger {
   public func info(
     _ message: @autoclosure () -> Logger.Message, metadata: @autoclosure () -> Logger.Metadata? = nil,
     source: @autoclosure () -> String? = nil,
-    file: StaticString = #fileID, function: StaticString = #function, line: UInt = #line, column: UInt = #column
+    file: String = #fileID, function: String = #function, line: UInt = #line,
+    siteFile: StaticString = #fileID, siteFunction: StaticString = #function, siteColumn: UInt = #column
   ) {
-    if _debugStatementIsEnabled(file, function, "", line, column, level: 3) {
-      _liveLog(logger, .info, message(), metadata(), source(), file, function, line, column)
+    if _debugStatementIsEnabled(siteFile, siteFunction, "", line, siteColumn, level: 3) {
+      _liveLog(logger, .info, message(), metadata(), source(), file, function, line, siteFile, siteFunction, siteColumn)
     }
   }
 
@@ -63,10 +71,11 @@ public struct LiveLogger {
   public func notice(
     _ message: @autoclosure () -> Logger.Message, metadata: @autoclosure () -> Logger.Metadata? = nil,
     source: @autoclosure () -> String? = nil,
-    file: StaticString = #fileID, function: StaticString = #function, line: UInt = #line, column: UInt = #column
+    file: String = #fileID, function: String = #function, line: UInt = #line,
+    siteFile: StaticString = #fileID, siteFunction: StaticString = #function, siteColumn: UInt = #column
   ) {
-    if _debugStatementIsEnabled(file, function, "", line, column, level: 4) {
-      _liveLog(logger, .notice, message(), metadata(), source(), file, function, line, column)
+    if _debugStatementIsEnabled(siteFile, siteFunction, "", line, siteColumn, level: 4) {
+      _liveLog(logger, .notice, message(), metadata(), source(), file, function, line, siteFile, siteFunction, siteColumn)
     }
   }
 
@@ -75,10 +84,11 @@ public struct LiveLogger {
   public func warning(
     _ message: @autoclosure () -> Logger.Message, metadata: @autoclosure () -> Logger.Metadata? = nil,
     source: @autoclosure () -> String? = nil,
-    file: StaticString = #fileID, function: StaticString = #function, line: UInt = #line, column: UInt = #column
+    file: String = #fileID, function: String = #function, line: UInt = #line,
+    siteFile: StaticString = #fileID, siteFunction: StaticString = #function, siteColumn: UInt = #column
   ) {
-    if _debugStatementIsEnabled(file, function, "", line, column, level: 5) {
-      _liveLog(logger, .warning, message(), metadata(), source(), file, function, line, column)
+    if _debugStatementIsEnabled(siteFile, siteFunction, "", line, siteColumn, level: 5) {
+      _liveLog(logger, .warning, message(), metadata(), source(), file, function, line, siteFile, siteFunction, siteColumn)
     }
   }
 
@@ -87,10 +97,11 @@ public struct LiveLogger {
   public func error(
     _ message: @autoclosure () -> Logger.Message, metadata: @autoclosure () -> Logger.Metadata? = nil,
     source: @autoclosure () -> String? = nil,
-    file: StaticString = #fileID, function: StaticString = #function, line: UInt = #line, column: UInt = #column
+    file: String = #fileID, function: String = #function, line: UInt = #line,
+    siteFile: StaticString = #fileID, siteFunction: StaticString = #function, siteColumn: UInt = #column
   ) {
-    if _debugStatementIsEnabled(file, function, "", line, column, level: 6) {
-      _liveLog(logger, .error, message(), metadata(), source(), file, function, line, column)
+    if _debugStatementIsEnabled(siteFile, siteFunction, "", line, siteColumn, level: 6) {
+      _liveLog(logger, .error, message(), metadata(), source(), file, function, line, siteFile, siteFunction, siteColumn)
     }
   }
 
@@ -99,31 +110,32 @@ public struct LiveLogger {
   public func critical(
     _ message: @autoclosure () -> Logger.Message, metadata: @autoclosure () -> Logger.Metadata? = nil,
     source: @autoclosure () -> String? = nil,
-    file: StaticString = #fileID, function: StaticString = #function, line: UInt = #line, column: UInt = #column
+    file: String = #fileID, function: String = #function, line: UInt = #line,
+    siteFile: StaticString = #fileID, siteFunction: StaticString = #function, siteColumn: UInt = #column
   ) {
-    if _debugStatementIsEnabled(file, function, "", line, column, level: 7) {
-      _liveLog(logger, .critical, message(), metadata(), source(), file, function, line, column)
+    if _debugStatementIsEnabled(siteFile, siteFunction, "", line, siteColumn, level: 7) {
+      _liveLog(logger, .critical, message(), metadata(), source(), file, function, line, siteFile, siteFunction, siteColumn)
     }
   }
 }
 
 /// The enabled path of a live call site: a label with a live level of its
-/// own filters here (the site is per module); then the logger's handler
-/// gets the event with the call site's source location. `source` defaults
-/// to the module, as swift-log's does.
+/// own filters here (the site is per module; nothing to check while no
+/// label has a level); then the logger's handler gets the event with the
+/// call site's source location. `source` left nil is the module, computed
+/// by swift-log only if the handler reads it.
 @inline(never)
 public func _liveLog(
   _ logger: Logger, _ level: Logger.Level, _ message: Logger.Message, _ metadata: Logger.Metadata?, _ source: String?,
-  _ file: StaticString, _ function: StaticString, _ line: UInt, _ column: UInt
+  _ file: String, _ function: String, _ line: UInt, _ siteFile: StaticString, _ siteFunction: StaticString, _ siteColumn: UInt
 ) {
-  let labelRank = LiveLogLevels.level(ofLabel: logger.label).rank.load(ordering: .relaxed)
-  guard LiveLogLevels._prints(
-    rank: LiveLevel.rank(level), labelRank: labelRank, file: file, function: function, line: line, column: column)
-  else { return }
-  let fileID = file.description
-  let module = fileID.split(separator: "/", maxSplits: 1).first.map(String.init) ?? fileID
+  if LiveLogLevels._labelsHaveLevels {
+    let labelRank = LiveLogLevels.level(ofLabel: logger.label).rank.load(ordering: .relaxed)
+    guard LiveLogLevels._prints(
+      rank: LiveLevel.rank(level), labelRank: labelRank, file: siteFile, function: siteFunction, line: line, column: siteColumn)
+    else { return }
+  }
   logger.handler.log(event: LogEvent(
-    level: level, message: message, metadata: metadata, source: source ?? module, file: fileID,
-    function: function.description, line: line))
+    level: level, message: message, metadata: metadata, source: source, file: file, function: function, line: line))
 }
 #endif

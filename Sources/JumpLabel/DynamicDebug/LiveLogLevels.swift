@@ -137,6 +137,10 @@ public enum LiveLogLevels {
     }
   }
 
+  /// True once some label has had a live level: only then must the
+  /// enabled path of a logging call site look its logger's label up.
+  public static var _labelsHaveLevels: Bool { labelsSet.load(ordering: .relaxed) }
+
   /// The enabled path of a logging call site at `rank` asks whether the
   /// logger running it prints: a logger whose label has a live level
   /// (`labelRank` > 0) follows it; any other follows its module's level,
