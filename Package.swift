@@ -11,6 +11,11 @@ let package = Package(
     .library(name: "JumpLabel", targets: ["JumpLabel", "Tracepoints", "JumpLabelControl"]),
     .library(name: "TextPoke", targets: ["TextPoke"]),
     .library(name: "Tracepoints", targets: ["Tracepoints"]),
+    // swift-log on static keys: NOP call sites per module and level, live
+    // levels per module and label, a LogHandler wrapper. Needs the
+    // "Logging" trait (off by default: a consumer of JumpLabel alone
+    // neither resolves nor builds swift-log).
+    .library(name: "JumpLabelLogging", targets: ["JumpLabelLogging"]),
     .executable(name: "jumplabel", targets: ["jumplabel"]),
     // Test fixtures, built as real shared libraries (Tests/SharedLibraries).
     .library(name: "JumpLabelTestPairA", type: .dynamic, targets: ["PairA"]),
@@ -19,8 +24,14 @@ let package = Package(
     .library(name: "JumpLabelTestLinkedC", type: .dynamic, targets: ["LinkedCSites"]),
     .library(name: "JumpLabelTestForeignRuntime", type: .dynamic, targets: ["ForeignRuntime"]),
     .library(name: "JumpLabelTestUSDTLib", type: .dynamic, targets: ["USDTLib"]),
+    .library(name: "JumpLabelTestDynDbgPlugin", type: .dynamic, targets: ["DynDbgPlugin"]),
+  ],
+  traits: [
+    .trait(name: "Logging", description: "JumpLabelLogging: swift-log call sites and levels on static keys (adds swift-log)."),
+    .default(enabledTraits: []),
   ],
   dependencies: [
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     // `swift package generate-documentation` (Scripts/check-docs). A root
@@ -41,6 +52,21 @@ let package = Package(
     .target(name: "CJumpLabel", dependencies: ["CJumpLabelSite"]),
     // Static keys: tables, registry, counting, fallback, shared libraries.
     .target(name: "JumpLabel", dependencies: ["CJumpLabel", "CJumpLabelSite", "TextPoke"]),
+    // swift-log bridge (trait "Logging"); without the trait it is empty.
+    // It links the whole core, as the JumpLabel product does (the runtime's
+    // load hook calls into Tracepoints and JumpLabelControl when linked).
+    .target(name: "JumpLabelLogging", dependencies: [
+      "JumpLabel", "Tracepoints", "JumpLabelControl", .product(name: "Logging", package: "swift-log", condition: .when(traits: ["Logging"])),
+    ]),
+    // Its test program: logging call sites in an optimised module, driven
+    // by the tests (Tests/LoggingHarness).
+    .target(name: "LoggingFixtures", dependencies: [
+      "JumpLabelLogging", .product(name: "Logging", package: "swift-log", condition: .when(traits: ["Logging"])),
+    ], path: "Tests/LoggingFixtures", swiftSettings: [.unsafeFlags(["-O"])]),
+    .executableTarget(name: "jumplabel-logging-harness", dependencies: [
+      "JumpLabelLogging", "LoggingFixtures", "JumpLabel", "TextPoke",
+      .product(name: "Logging", package: "swift-log", condition: .when(traits: ["Logging"])),
+    ], path: "Tests/LoggingHarness"),
     // C side of tracepoints: the grace period of probe lists, thread ids.
     .target(name: "CTracepoints"),
     // Tracepoints on static keys: probes, sinks, the JSON writer.
@@ -57,6 +83,14 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-O"])]),
     // A Swift library with a USDT tracepoint, dlopened by the harness.
     .target(name: "USDTLib", dependencies: ["Tracepoints"], path: "Tests/SharedLibraries/USDTLib",
+            swiftSettings: [.unsafeFlags(["-O"])]),
+    // Debug statements in two modules and a dlopened library, optimised in
+    // every configuration (statements are NOP sites only in optimised code).
+    .target(name: "DynDbgCache", dependencies: ["JumpLabel"], path: "Tests/DynDbgFixtures/Cache",
+            swiftSettings: [.unsafeFlags(["-O"])]),
+    .target(name: "DynDbgNet", dependencies: ["JumpLabel"], path: "Tests/DynDbgFixtures/Net",
+            swiftSettings: [.unsafeFlags(["-O"])]),
+    .target(name: "DynDbgPlugin", dependencies: ["JumpLabel"], path: "Tests/SharedLibraries/DynDbgPlugin",
             swiftSettings: [.unsafeFlags(["-O"])]),
     // Shared-library fixtures. Optimised in every configuration, so that
     // their sites are real NOP/JMP sites in debug test runs too.
@@ -105,14 +139,16 @@ let package = Package(
     .executableTarget(
       name: "jumplabel-harness",
       dependencies: ["JumpLabel", "TextPoke", "StressWorkload", "CStressWorkload", "CHarness", "JumpLabelFixtures", "JumpLabelControl", "Tracepoints",
-                     "USDTFixtures", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                     "USDTFixtures", "DynDbgCache", "DynDbgNet",
+                     .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Tests/Harness"),
     .testTarget(name: "TextPokeTests", dependencies: ["TextPoke", "JumpLabelFixtures"]),
     .testTarget(name: "JumpLabelTests", dependencies: ["JumpLabel", "JumpLabelFixtures", "TextPoke"]),
     .testTarget(name: "TracepointTests", dependencies: ["Tracepoints", "JumpLabel", "JumpLabelFixtures", "TextPoke", "USDTFixtures"]),
     // Runs the real `jumplabel` and `jumplabel-harness` binaries; the
     // dependencies make sure they are built.
-    .testTarget(name: "StressTests", dependencies: ["jumplabel", "jumplabel-harness", "JumpLabelFixtures", "JumpLabelControl"]),
+    .testTarget(name: "StressTests", dependencies: ["jumplabel", "jumplabel-harness", "JumpLabelFixtures", "JumpLabelControl",
+                                                    "jumplabel-logging-harness"]),
     // The control protocol's decoder: property tests and a regression corpus.
     .testTarget(name: "ControlProtocolTests", dependencies: ["JumpLabelControl"], exclude: ["Corpus", "Fuzz"]),
     // Model-checks the patch protocol with spin (Model/).

@@ -3,16 +3,22 @@
 // harness and its dependencies never become dependencies of the library.
 import PackageDescription
 
+// JUMPLABEL_BENCH_SWIFT_LOG_TRAIT=MaxLogLevelInfo (say) builds swift-log with
+// that trait, which compiles trace and debug out of the whole graph: the
+// "compiled out" column of the logging benchmarks (Scripts/logging-counts).
+let swiftLogTraits: Set<Package.Dependency.Trait> =
+  Context.environment["JUMPLABEL_BENCH_SWIFT_LOG_TRAIT"].map { [Package.Dependency.Trait(name: $0)] } ?? [.defaults]
+
 let package = Package(
   name: "JumpLabelBenchmarks",
   platforms: [.macOS(.v15)],
   dependencies: [
     // The library itself, from the folder above (package identity "main").
-    .package(path: ".."),
+    .package(path: "..", traits: ["Logging"]),
     // Only the malloc interposer trait: the runtime interposer the default
     // traits add on Swift 6.3 is not needed for these metrics.
     .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
-    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2", traits: swiftLogTraits),
   ],
   targets: [
     // The code under measurement: one non-inlined function per variant,
@@ -22,6 +28,7 @@ let package = Package(
       name: "PerCallSubjects",
       dependencies: [
         .product(name: "JumpLabel", package: "main"),
+        .product(name: "JumpLabelLogging", package: "main"),
         .product(name: "Logging", package: "swift-log"),
       ]),
     // Wall clock, CPU time and mallocs per call (package-benchmark).

@@ -10,5 +10,5 @@ struct HarnessCommand: ParsableCommand {
     commandName: "jumplabel-harness",
     abstract: "Test scenarios for JumpLabel (run by the test suite).",
     subcommands: [ExerciseCommand.self, LibrariesCommand.self, SignalToggleCommand.self, ControlTargetCommand.self, KeysCommand.self, USDTTargetCommand.self, SelfLoopSignalCommand.self,
-                  FakeControlServerCommand.self, ControlProbeCommand.self])
+                  FakeControlServerCommand.self, ControlProbeCommand.self, DynDbgCommand.self])
 }

@@ -64,4 +64,31 @@ let benchmarks: @Sendable () -> Void = {
   perCall(.tracepointDisabled) { benchmark in
     for _ in benchmark.scaledIterations { tracepointDisabledEmit() }
   }
+  perCall(.dyndbgDisabled) { benchmark in
+    for _ in benchmark.scaledIterations { disabledDebugStatement() }
+  }
+  perCall(.liveDebugDisabled) { benchmark in
+    for _ in benchmark.scaledIterations { liveDebugDisabled(logger) }
+  }
+  perCall(.swiftLogDebug) { benchmark in
+    for _ in benchmark.scaledIterations { swiftLogDebug(logger) }
+  }
+  perCall(.swiftLogInfoEnabled) { benchmark in
+    for _ in benchmark.scaledIterations { swiftLogInfoEnabled(countingLogger) }
+  }
+  perCall(.liveInfoEnabled) { benchmark in
+    for _ in benchmark.scaledIterations { liveInfoEnabled(countingLogger) }
+  }
+  perCall(.framePlain) { benchmark in
+    for _ in benchmark.scaledIterations { framePlain() }
+  }
+  perCall(.frameDyndbg) { benchmark in
+    for _ in benchmark.scaledIterations { frameDyndbg() }
+  }
+  perCall(.frameLiveTrace) { benchmark in
+    for _ in benchmark.scaledIterations { frameLiveTrace(logger) }
+  }
+  perCall(.frameSwiftLogTrace) { benchmark in
+    for _ in benchmark.scaledIterations { frameSwiftLogTrace(logger) }
+  }
 }

@@ -60,6 +60,15 @@ case .fallbackRead: for _ in 0..<n { fallbackRead() }
 case .emptyCall: for _ in 0..<n { emptyCall() }
 case .tracepointRing: for _ in 0..<n { tracepointRingEmit() }
 case .tracepointDisabled: for _ in 0..<n { tracepointDisabledEmit() }
+case .dyndbgDisabled: for _ in 0..<n { disabledDebugStatement() }
+case .liveDebugDisabled: for _ in 0..<n { liveDebugDisabled(logger) }
+case .swiftLogDebug: for _ in 0..<n { swiftLogDebug(logger) }
+case .swiftLogInfoEnabled: for _ in 0..<n { swiftLogInfoEnabled(countingLogger) }
+case .liveInfoEnabled: for _ in 0..<n { liveInfoEnabled(countingLogger) }
+case .framePlain: for _ in 0..<n { framePlain() }
+case .frameDyndbg: for _ in 0..<n { frameDyndbg() }
+case .frameLiveTrace: for _ in 0..<n { frameLiveTrace(logger) }
+case .frameSwiftLogTrace: for _ in 0..<n { frameSwiftLogTrace(logger) }
 }
 
 // Makes the guarded work observable (and a quick sanity check by eye).

@@ -26,6 +26,24 @@ public enum Variant: String, CaseIterable, Sendable {
   case tracepointRing = "tracepoint-ring"
   /// ``tracepointDisabledEmit()``
   case tracepointDisabled = "tracepoint-disabled"
+  /// ``disabledDebugStatement()``
+  case dyndbgDisabled = "dyndbg-disabled"
+  /// ``liveDebugDisabled(_:)``
+  case liveDebugDisabled = "live-debug-disabled"
+  /// ``swiftLogDebug(_:)``
+  case swiftLogDebug = "swift-log-debug"
+  /// ``swiftLogInfoEnabled(_:)``
+  case swiftLogInfoEnabled = "swift-log-info-enabled"
+  /// ``liveInfoEnabled(_:)``
+  case liveInfoEnabled = "live-info-enabled"
+  /// ``framePlain()``
+  case framePlain = "frame-plain"
+  /// ``frameDyndbg()``
+  case frameDyndbg = "frame-dyndbg"
+  /// ``frameLiveTrace(_:)``
+  case frameLiveTrace = "frame-live-trace"
+  /// ``frameSwiftLogTrace(_:)``
+  case frameSwiftLogTrace = "frame-swift-log-trace"
 
   /// One line on what the variant's function does per call.
   public var summary: String {
@@ -40,6 +58,15 @@ public enum Variant: String, CaseIterable, Sendable {
     case .emptyCall: "empty non-inlined call (floor)"
     case .tracepointRing: "tracepoint emit into RingBufferSink"
     case .tracepointDisabled: "tracepoint emit, never attached (NOP)"
+    case .dyndbgDisabled: "debug(...) statement, off (NOP)"
+    case .liveDebugDisabled: "logger.live.debug below its live level (NOP)"
+    case .swiftLogDebug: "swift-log debug below level (.info); compiled out with MaxLogLevelInfo"
+    case .swiftLogInfoEnabled: "swift-log info, enabled, to a counting handler"
+    case .liveInfoEnabled: "logger.live.info, enabled, to the same counting handler"
+    case .framePlain: "decode one 16-byte frame, no logging"
+    case .frameDyndbg: "decode one frame + debug(...) off"
+    case .frameLiveTrace: "decode one frame + logger.live.trace with metadata, off"
+    case .frameSwiftLogTrace: "decode one frame + swift-log trace with metadata, below level"
     }
   }
 }
@@ -100,6 +127,15 @@ public enum PerCallSetup {
     case .emptyCall: emptyCall()
     case .tracepointRing: tracepointRingEmit()
     case .tracepointDisabled: tracepointDisabledEmit()
+    case .dyndbgDisabled: disabledDebugStatement()
+    case .liveDebugDisabled: liveDebugDisabled(logger)
+    case .swiftLogDebug: swiftLogDebug(logger)
+    case .swiftLogInfoEnabled: swiftLogInfoEnabled(countingLogger)
+    case .liveInfoEnabled: liveInfoEnabled(countingLogger)
+    case .framePlain: framePlain()
+    case .frameDyndbg: frameDyndbg()
+    case .frameLiveTrace: frameLiveTrace(logger)
+    case .frameSwiftLogTrace: frameSwiftLogTrace(logger)
     }
   }
 }

@@ -37,6 +37,10 @@
 #define JL_FLAG_LIKELY 1u   ///< the NOP path is the "enabled" path
 #define JL_FLAG_DEFAULT 2u  ///< the key's declared default is true
 #define JL_FLAG_TRACEPOINT 4u  ///< the key is a tracepoint's (Sources/Tracepoints)
+/// The entry is a debug statement's (dynamic debug): its `name` points to a
+/// `jl_debug_site` and `name_len` is sizeof(jl_debug_site); the runtime
+/// makes the key's name from that descriptor (one key per statement).
+#define JL_FLAG_DEBUG 8u
 
 /// `attrs` of __dtrace_jumplabel_site(): bit 0 is the key's declared
 /// default, bit 1 says the site is a tracepoint's.
@@ -66,6 +70,53 @@ typedef struct jl_entry {
 #else
 #define JL_HAVE_SITES 0
 #endif
+
+/// The per-image part every site emits: the image's note, state word and
+/// hooks. Once per object file (the .ifndef) and once per image (COMDAT).
+/// The state word holds JL_IMAGE_*, written by the hooks. The load hook
+/// runs before the image's other constructors (priority 101 sorts first),
+/// the unload hook after its other destructors, just before unmapping.
+#define JL_IMAGE_NOTE_ASM \
+        ".ifndef .Ljumplabel_note_emitted\n\t" \
+        ".set .Ljumplabel_note_emitted, 1\n\t" \
+        ".hidden __start_jumplabel_sites\n\t" \
+        ".hidden __stop_jumplabel_sites\n\t" \
+        ".pushsection .note.jumplabel, \"aG\", @note, jumplabel_note, comdat\n\t" \
+        ".balign 4\n" \
+        ".Ljumplabel_note:\n\t" \
+        ".long 10\n\t" \
+        ".long 12\n\t" \
+        ".long 0x4a4c\n\t" \
+        ".asciz \"JumpLabel\"\n\t" \
+        ".balign 4\n\t" \
+        ".long __start_jumplabel_sites - .\n\t" \
+        ".long __stop_jumplabel_sites - .\n\t" \
+        ".long .Ljumplabel_state - .\n\t" \
+        ".popsection\n\t" \
+        ".pushsection .data.jumplabel_state, \"awG\", @progbits, jumplabel_note, comdat\n\t" \
+        ".balign 4\n" \
+        ".Ljumplabel_state:\n\t" \
+        ".long 0\n\t" \
+        ".popsection\n\t" \
+        ".pushsection .text.jumplabel_hooks, \"axG\", @progbits, jumplabel_note, comdat\n" \
+        ".Ljumplabel_on_load:\n\t" \
+        "movl $1, %%edi\n\t" \
+        "leaq .Ljumplabel_note(%%rip), %%rsi\n\t" \
+        "jmp jl_image_hook\n" \
+        ".Ljumplabel_on_unload:\n\t" \
+        "movl $2, %%edi\n\t" \
+        "leaq .Ljumplabel_note(%%rip), %%rsi\n\t" \
+        "jmp jl_image_hook\n\t" \
+        ".popsection\n\t" \
+        ".pushsection .init_array.00101, \"awG\", @init_array, jumplabel_note, comdat\n\t" \
+        ".balign 8\n\t" \
+        ".quad .Ljumplabel_on_load\n\t" \
+        ".popsection\n\t" \
+        ".pushsection .fini_array.00101, \"awG\", @fini_array, jumplabel_note, comdat\n\t" \
+        ".balign 8\n\t" \
+        ".quad .Ljumplabel_on_unload\n\t" \
+        ".popsection\n\t" \
+        ".endif\n\t"
 
 /// The branch site. `name`/`name_len` are the key's StaticString,
 /// `likely` says which path is inline (1: the enabled path falls through),
@@ -114,52 +165,7 @@ __dtrace_jumplabel_site(const void *name, long name_len, int likely, int attrs) 
         ".quad %c[len]\n\t"
         ".quad %c[flags]\n\t"
         ".popsection\n\t"
-        // Once per object file (the .ifndef) and once per image (COMDAT).
-        ".ifndef .Ljumplabel_note_emitted\n\t"
-        ".set .Ljumplabel_note_emitted, 1\n\t"
-        ".hidden __start_jumplabel_sites\n\t"
-        ".hidden __stop_jumplabel_sites\n\t"
-        ".pushsection .note.jumplabel, \"aG\", @note, jumplabel_note, comdat\n\t"
-        ".balign 4\n"
-        ".Ljumplabel_note:\n\t"
-        ".long 10\n\t"
-        ".long 12\n\t"
-        ".long 0x4a4c\n\t"
-        ".asciz \"JumpLabel\"\n\t"
-        ".balign 4\n\t"
-        ".long __start_jumplabel_sites - .\n\t"
-        ".long __stop_jumplabel_sites - .\n\t"
-        ".long .Ljumplabel_state - .\n\t"
-        ".popsection\n\t"
-        // The image's state word (JL_IMAGE_*), written by its hooks.
-        ".pushsection .data.jumplabel_state, \"awG\", @progbits, jumplabel_note, comdat\n\t"
-        ".balign 4\n"
-        ".Ljumplabel_state:\n\t"
-        ".long 0\n\t"
-        ".popsection\n\t"
-        // The image's load and unload hooks, in the same COMDAT group: the
-        // loader runs the first before the image's other constructors
-        // (priority 101 sorts first) and the second after its other
-        // destructors, just before unmapping it.
-        ".pushsection .text.jumplabel_hooks, \"axG\", @progbits, jumplabel_note, comdat\n"
-        ".Ljumplabel_on_load:\n\t"
-        "movl $1, %%edi\n\t"
-        "leaq .Ljumplabel_note(%%rip), %%rsi\n\t"
-        "jmp jl_image_hook\n"
-        ".Ljumplabel_on_unload:\n\t"
-        "movl $2, %%edi\n\t"
-        "leaq .Ljumplabel_note(%%rip), %%rsi\n\t"
-        "jmp jl_image_hook\n\t"
-        ".popsection\n\t"
-        ".pushsection .init_array.00101, \"awG\", @init_array, jumplabel_note, comdat\n\t"
-        ".balign 8\n\t"
-        ".quad .Ljumplabel_on_load\n\t"
-        ".popsection\n\t"
-        ".pushsection .fini_array.00101, \"awG\", @fini_array, jumplabel_note, comdat\n\t"
-        ".balign 8\n\t"
-        ".quad .Ljumplabel_on_unload\n\t"
-        ".popsection\n\t"
-        ".endif\n\t"
+        JL_IMAGE_NOTE_ASM
         :
         : [name] "i"(name), [len] "i"(name_len),
           [flags] "i"((likely ? JL_FLAG_LIKELY : 0u) | ((attrs & JL_ATTR_DEFAULT) ? JL_FLAG_DEFAULT : 0u) |
@@ -183,6 +189,93 @@ __dtrace_jumplabel_site(const void *name, long name_len, int likely, int attrs) 
   (void)attrs;
   return JL_SITE_FALLBACK;
 #endif
+}
+
+/// What a debug statement's table entry points to (JL_FLAG_DEBUG), 48
+/// bytes: where the statement is, and its format. Offsets are relative to
+/// the field that holds them, as in `jl_entry`.
+typedef struct jl_debug_site {
+  int64_t file;          ///< the `#fileID` literal ("Module/File.swift")
+  uint32_t file_len;
+  uint32_t line;
+  int64_t function;      ///< the `#function` literal
+  uint32_t function_len;
+  uint32_t column;
+  int64_t format;        ///< the statement's static format literal ("" if none)
+  uint32_t format_len;
+  uint32_t level;        ///< 0: a plain debug statement; 1 + a swift-log level otherwise
+} jl_debug_site;
+
+/// A debug statement's site: its own key, named by the runtime from the
+/// descriptor (JumpLabel/DynamicDebug), the enabled path out of line.
+/// `dflt` is the key's default: 0 for a debug statement, 1 for a logging
+/// call site at info or above (swift-log's default level), which then
+/// starts as a JMP. Emitted only when every operand is a constant (the literals'
+/// addresses and lengths, the line, column and level); otherwise returns
+/// JL_SITE_FALLBACK_OPTIMIZED (or JL_SITE_FALLBACK in unoptimised code) and
+/// the caller reads the statement's key by name.
+static inline __attribute__((always_inline)) int
+__dtrace_jumplabel_debug_site(const void *file, long file_len, const void *function, long function_len,
+                              const void *format, long format_len, long line, long column, long level, int dflt) {
+#if JL_HAVE_SITES
+  if (__builtin_constant_p(file_len) && __builtin_constant_p(function_len) && __builtin_constant_p(format_len) &&
+      __builtin_constant_p(line) && __builtin_constant_p(column) && __builtin_constant_p(level) &&
+      __builtin_constant_p(dflt)) {
+    (void)&jl_image_hook;  // makes the compiler emit this image's hook
+    __asm__ goto(
+        ".p2align 6, 0x90, 1\n"  // as in __dtrace_jumplabel_site
+        "1:\n\t"
+        ".if %c[jmp]\n\t"
+        ".byte 0xe9\n\t"
+        ".long %l[taken] - 2f\n"
+        "2:\n\t"
+        ".else\n\t"
+        ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n\t"
+        ".endif\n\t"
+        ".pushsection jumplabel_debug, \"awR\", @progbits\n\t"
+        ".balign 8\n"
+        "3:\n\t"
+        ".quad %c[file] - .\n\t"
+        ".long %c[flen]\n\t"
+        ".long %c[line]\n\t"
+        ".quad %c[func] - .\n\t"
+        ".long %c[fnlen]\n\t"
+        ".long %c[column]\n\t"
+        ".quad %c[fmt] - .\n\t"
+        ".long %c[fmtlen]\n\t"
+        ".long %c[level]\n\t"
+        ".popsection\n\t"
+        ".pushsection jumplabel_sites, \"awR\", @progbits\n\t"
+        ".balign 8\n\t"
+        ".long 1b - .\n\t"
+        ".long %l[taken] - .\n\t"
+        ".quad 3b - .\n\t"
+        ".quad 48\n\t"
+        ".quad %c[flags]\n\t"
+        ".popsection\n\t"
+        JL_IMAGE_NOTE_ASM
+        :
+        : [file] "i"(file), [flen] "i"(file_len), [func] "i"(function), [fnlen] "i"(function_len),
+          [fmt] "i"(format), [fmtlen] "i"(format_len), [line] "i"(line), [column] "i"(column),
+          [level] "i"(level), [flags] "i"(JL_FLAG_DEBUG | (dflt ? JL_FLAG_DEFAULT : 0u)), [jmp] "i"(dflt ? 1 : 0)
+        :
+        : taken);
+    return JL_SITE_FALSE;
+  taken:
+    return JL_SITE_TRUE;
+  }
+#endif
+  (void)file;
+  (void)file_len;
+  (void)function;
+  (void)function_len;
+  (void)format;
+  (void)format_len;
+  (void)line;
+  (void)column;
+  (void)level;
+  (void)dflt;
+  return JL_HAVE_SITES ? JL_SITE_FALLBACK_OPTIMIZED : JL_SITE_FALLBACK;
 }
 
 /// Bounds of the table of the image this is compiled into. Weak: an image

@@ -295,8 +295,12 @@ enum SiteTable {
         if let k = nameKeys[literal] {
           last = (literal, k)
         } else {
-          let name = String(decoding: UnsafeBufferPointer(
-            start: UnsafePointer<UInt8>(bitPattern: literal.pointer), count: literal.length), as: UTF8.self)
+          // A debug statement's entry points to its descriptor, not to a
+          // name: its key is named after the statement (DynamicDebug/).
+          let name = e.flags & UInt64(JL_FLAG_DEBUG) != 0
+            ? DebugStatement.keyName(descriptor: literal.pointer)
+            : String(decoding: UnsafeBufferPointer(
+                start: UnsafePointer<UInt8>(bitPattern: literal.pointer), count: literal.length), as: UTF8.self)
           let k = keyIndex[name] ?? keys.count
           if k == keys.count {
             precondition(k < TableEntry.maxKeys, "JumpLabel: too many keys in the site table of \(image)")

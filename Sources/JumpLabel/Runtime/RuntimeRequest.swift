@@ -26,6 +26,9 @@ enum RuntimeRequest: Sendable {
   case droppedReason(String, StaticKeyHolder)
   /// Forgets remembered states of undeclared names.
   case forget([String])
+  /// An enabled debug statement's message, printed by the primary (which
+  /// keeps the decorations and the output: DynamicDebug/DebugOutput.swift).
+  case debugEmit(name: String, message: String)
 
   /// The key a request is about, for a refusal ("" if none).
   var keyName: String {
@@ -63,6 +66,7 @@ enum RuntimeRequest: Sendable {
     case let .releaseDue(key, h): w.u8(12); w.key(key); w.holder(h)
     case let .droppedReason(name, h): w.u8(13); w.string(name); w.holder(h)
     case let .forget(names): w.u8(14); names.encode(&w) { $1.string($0) }
+    case let .debugEmit(name, message): w.u8(15); w.string(name); w.string(message)
     }
   }
 
@@ -87,6 +91,7 @@ enum RuntimeRequest: Sendable {
     case 12: return .releaseDue(r.key(), r.holder())
     case 13: return .droppedReason(r.string(), r.holder())
     case 14: return .forget(.decode(&r) { $0.string() })
+    case 15: return .debugEmit(name: r.string(), message: r.string())
     case let tag: preconditionFailure("JumpLabel: unknown request \(tag) from another runtime copy of the same ABI")
     }
   }
@@ -146,6 +151,9 @@ enum RuntimeRequest: Sendable {
         return .text(try registry.withKey(KeyReference(name: name, defaultValue: nil)) { $0.book.dropped[holder] })
       case let .forget(names):
         return .names(try registry.forget(names))
+      case let .debugEmit(name, message):
+        DebugOutput.emitHere(keyName: name, message: message)
+        return .done
       }
     } catch {
       return .failed(error)

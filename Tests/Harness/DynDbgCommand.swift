@@ -1,0 +1,59 @@
+import ArgumentParser
+import DynDbgCache
+import DynDbgNet
+import Foundation
+import JumpLabel
+import TextPoke
+
+/// `jumplabel-harness dyndbg`: debug statements in two modules (DynDbgCache,
+/// DynDbgNet) and, with `--plugin`, in a library dlopened after the runtime
+/// started. Applies each `--query` in order, then prints:
+///
+///     query matched=M changed=C on=N off=F batches=B syncs=S
+///     query-error <description>                 (nothing applied)
+///     stmt <control-file line>|sites=N|bytes=nop|jmp|mixed|none
+///
+/// one `stmt` line per statement (after `--list SPECS`, only those), then
+/// runs every statement once (enabled ones print to stderr).
+struct DynDbgCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "dyndbg", abstract: "Debug statements for the dynamic-debug tests.")
+
+  @Flag(help: "dlopen the statement library after the runtime started.") var plugin = false
+  @Option(help: "A query to apply (repeatable, in order).") var query: [String] = []
+  @Option(help: "List only the statements these match specs select.") var list = ""
+
+  func run() throws {
+    _ = StaticKeys.list()  // the runtime indexes the loaded images now
+    typealias Run = @convention(c) (Int) -> Void
+    var pluginRun: Run?
+    if plugin {
+      let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+      let path = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("libJumpLabelTestDynDbgPlugin.so").path
+      guard let h = dlopen(path, RTLD_NOW | RTLD_LOCAL) else { throw ValidationError("dlopen \(path): \(String(cString: dlerror()))") }
+      guard let f = dlsym(h, "jl_test_dyndbg_plugin_run") else { throw ValidationError("dlsym failed") }
+      pluginRun = unsafeBitCast(f, to: Run.self)
+    }
+    for q in query {
+      let before = TextPoke.statistics
+      do {
+        let r = try DynamicDebug.apply(q)
+        let after = TextPoke.statistics
+        print("query matched=\(r.matched) changed=\(r.changed) on=\(r.enabled) off=\(r.disabled) batches=\(after.batches - before.batches) syncs=\(after.syncs - before.syncs)")
+      } catch {
+        print("query-error \(error)")
+      }
+    }
+    for e in try DynamicDebug.statements(matching: list) {
+      let sites = (try? StaticKeys.sites(named: e.keyName)) ?? []
+      let nop = sites.filter { $0.currentBytes == StaticKeySite.nop5 }.count
+      let bytes = sites.isEmpty ? "none" : nop == sites.count ? "nop" : nop == 0 ? "jmp" : "mixed"
+      print("stmt \(e)|sites=\(sites.count)|bytes=\(bytes)")
+    }
+    fflush(nil)
+    _ = DynDbgCache.lookup(7)
+    _ = DynDbgCache.lookup(-3)
+    DynDbgCache.store(9)
+    _ = DynDbgNet.decode(41)
+    pluginRun?(5)
+  }
+}
