@@ -67,6 +67,7 @@ let package = Package(
       .product(name: "Configuration", package: "swift-configuration"),
       .product(name: "Tracing", package: "swift-distributed-tracing"),
       .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+      .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
     ]),
   ]
 )
