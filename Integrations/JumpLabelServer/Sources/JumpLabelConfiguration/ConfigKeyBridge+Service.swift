@@ -40,5 +40,5 @@ struct ConfigKeyBridgeService: Service {
 
 extension ConfigKeyBridge {
   /// True while a key is overridden or was refused at the last check.
-  var needsRecheck: Bool { state.withLock { !$0.overridden.isEmpty || $0.pendingRefusals } }
+  var needsRecheck: Bool { state.withLock { !$0.overridden.isEmpty || !$0.refused.isEmpty } }
 }

@@ -67,8 +67,8 @@ public final class ConfigKeyBridge: Sendable {
     var overridden: Set<String> = []
     /// Checks that switched at least one key.
     var appliedChanges = 0
-    /// The last check had a refusal.
-    var pendingRefusals = false
+    /// Keys refused at the last check (logged once per refusal).
+    var refused: Set<String> = []
   }
 
   /// A bridge that reads `"\(prefix).<key name>"`.
@@ -88,64 +88,87 @@ public final class ConfigKeyBridge: Sendable {
     state.withLock { state in
       var outcome = Outcome()
       var overriddenNow: Set<String> = []
+      var givenBack: Set<String> = []
       for key in StaticKeys.list() where key.declared {
         let last = state.lastLeft[key.name]
         // What the configuration wants: its value; the default if it
         // dropped a value it had applied; nothing if it never spoke.
-        guard let target = snapshot.bool(forKey: ConfigKey("\(prefix).\(key.name)")) ?? (last == nil ? nil : key.defaultValue)
-        else { continue }
+        let configured = snapshot.bool(forKey: ConfigKey("\(prefix).\(key.name)"))
+        guard let target = configured ?? (last == nil ? nil : key.defaultValue) else { continue }
+        if configured == nil { givenBack.insert(key.name) }
         if let last, key.state != last {
           // Someone else moved the key since the configuration did: theirs
-          // stands (rechecked until the key is back where we left it).
-          overriddenNow.insert(key.name)
+          // stands (rechecked until the key is back where we left it), and
+          // is all theirs if the configuration no longer names the key.
+          if configured == nil { state.lastLeft[key.name] = nil } else { overriddenNow.insert(key.name) }
           continue
         }
         if key.state == target {
           // In agreement: claim the state (later moves by others are
-          // overrides), or give the key back if this is its default and
-          // the configuration no longer names it.
-          state.lastLeft[key.name] = target
+          // overrides), or give the key back (at its default) if the
+          // configuration no longer names it.
+          state.lastLeft[key.name] = configured == nil ? nil : target
           continue
         }
         if target { outcome.enabled.append(key.name) } else { outcome.disabled.append(key.name) }
       }
       outcome.enabled = applyBatch(outcome.enabled, enabled: true, outcome: &outcome, state: &state)
       outcome.disabled = applyBatch(outcome.disabled, enabled: false, outcome: &outcome, state: &state)
+      // Keys back at their default because the configuration dropped them
+      // are no longer the configuration's.
+      for name in givenBack where !outcome.refused.keys.contains(name) && !overriddenNow.contains(name) {
+        state.lastLeft[name] = nil
+      }
       outcome.overridden = overriddenNow.sorted()
       for name in overriddenNow.subtracting(state.overridden) {
         logger.notice("configuration: \(name) left as it is: changed by someone else (ctl, a lease, a tracer) since the configuration set it; the configuration applies again once it is back")
       }
       state.overridden = overriddenNow
-      state.pendingRefusals = !outcome.refused.isEmpty
+      for (name, why) in outcome.refused.sorted(by: { $0.key < $1.key }) where !state.refused.contains(name) {
+        logger.notice("configuration: \(name) not changed yet: \(why) (tried again at each recheck)")
+      }
+      state.refused = Set(outcome.refused.keys)
       if outcome.changedAnything { state.appliedChanges += 1 }
       return outcome
     }
   }
 
-  /// One batch; a key the runtime refuses is left out and the rest tried
-  /// again (a batch changes all its keys or none). Returns the keys
-  /// switched.
+  /// One batch; if the runtime refuses it (a batch changes all its keys
+  /// or none), the key the error names is left out and the rest tried
+  /// again; an error that names no key known here sends the keys one by
+  /// one, so that the others still apply. Returns the keys switched.
   private func applyBatch(_ names: [String], enabled: Bool, outcome: inout Outcome, state: inout State) -> [String] {
     var names = names
+    var switched: [String] = []
+    var how = "one batch"
     while !names.isEmpty {
       do {
         try StaticKeys.set(names: names, enabled: enabled)
-        for n in names { state.lastLeft[n] = enabled }
-        logger.notice("configuration: \(enabled ? "enabled" : "disabled") \(names.joined(separator: " ")) (one batch)")
-        return names
+        switched += names
+        break
       } catch {
-        let culprit = Self.key(of: error)
-        let before = names.count
-        names.removeAll { culprit == nil || $0 == culprit }
-        let left = culprit.map { [$0] } ?? []
-        for n in left { outcome.refused[n] = error.description }
-        if culprit == nil || names.count == before {
-          logger.warning("configuration: could not \(enabled ? "enable" : "disable") keys: \(error)")
-          return []
+        if let culprit = Self.key(of: error), names.contains(culprit) {
+          outcome.refused[culprit] = error.description
+          names.removeAll { $0 == culprit }
+          continue
         }
+        how = "key by key, after a refused batch"
+        for name in names {
+          do {
+            try StaticKeys.set(names: [name], enabled: enabled)
+            switched.append(name)
+          } catch {
+            outcome.refused[name] = error.description
+          }
+        }
+        break
       }
     }
-    return []
+    for n in switched { state.lastLeft[n] = enabled }
+    if !switched.isEmpty {
+      logger.notice("configuration: \(enabled ? "enabled" : "disabled") \(switched.joined(separator: " ")) (\(how))")
+    }
+    return switched
   }
 
   /// The key an error names, if any.

@@ -83,6 +83,24 @@ import Testing
     #expect(!StaticKey.configOverride.state)
   }
 
+  @Test func aKeyTheConfigurationDropsDuringAnOverrideIsTheOperators() throws {
+    let config = Config()
+    let bridge = ConfigKeyBridge()
+    let name = "svc-test.config.dropped"
+    config.set(name, true)
+    bridge.apply(config.reader.snapshot())
+    try StaticKeys.set(names: [name], enabled: false)  // the operator
+    config.set(name, nil)  // the configuration forgets the key
+    var outcome = bridge.apply(config.reader.snapshot())
+    #expect(outcome.overridden.isEmpty && !outcome.changedAnything)
+    // The operator's later enable is not undone: the key is theirs.
+    try StaticKeys.set(names: [name], enabled: true)
+    outcome = bridge.apply(config.reader.snapshot())
+    #expect(!outcome.changedAnything && outcome.overridden.isEmpty)
+    #expect(StaticKey.configDropped.state)
+    try StaticKeys.set(names: [name], enabled: false)
+  }
+
   @Test func aTracersIncrementDefersTheConfigurationsDisable() throws {
     let config = Config()
     let bridge = ConfigKeyBridge()

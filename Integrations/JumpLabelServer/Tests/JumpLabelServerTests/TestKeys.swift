@@ -10,6 +10,7 @@ extension StaticKey {
   @inlinable static var configTracer: StaticKey { StaticKey("svc-test.config.tracer") }
   @inlinable static var configBatchA: StaticKey { StaticKey("svc-test.config.batch-a") }
   @inlinable static var configBatchB: StaticKey { StaticKey("svc-test.config.batch-b") }
+  @inlinable static var configDropped: StaticKey { StaticKey("svc-test.config.dropped") }
   @inlinable static var configUntouched: StaticKey { StaticKey("svc-test.config.untouched", default: true) }
 }
 
@@ -23,5 +24,6 @@ extension StaticKey {
   if StaticKey.configBatchA.isEnabled { n += 1 }
   if StaticKey.configBatchB.isEnabled { n += 1 }
   if StaticKey.configUntouched.isEnabled { n += 1 }
+  if StaticKey.configDropped.isEnabled { n += 1 }
   return n
 }
