@@ -80,7 +80,8 @@ import Testing
 
   // MARK: 1b. Remembered names
 
-  /// Names no image declared are remembered, at most 1,024: a request
+  /// Names no image declared are remembered (on request, `--undeclared`),
+  /// at most 1,024: a request
   /// that would pass the bound is refused whole with a clear error and
   /// changes nothing; up to the bound they are accepted (the positive
   /// control: the refusal is the bound, not the names).
@@ -88,16 +89,16 @@ import Testing
     let t = try Target(env: [:], args: ["--start"])
     defer { t.stop() }
     let names = (0..<1025).map { "plugin.late.\($0)" }
-    let over = try Self.ctl(["enable", "--pid", "\(t.pid)", "--json"] + names)
+    let over = try Self.ctl(["enable", "--pid", "\(t.pid)", "--undeclared", "--json"] + names)
     #expect(over.status != 0 && over.stderr.contains("1024 names that no image declared yet are remembered already"), "\(over.stderr.prefix(400))")
     let before = ControlTests.json(try Self.ctl(["list", "--pid", "\(t.pid)", "--json"]))
     #expect(!before.contains { ($0["name"] as? String)?.hasPrefix("plugin.late.") == true }, "a refused request remembered names")
-    let upTo = try Self.ctl(["enable", "--pid", "\(t.pid)", "--json"] + names.dropLast())
+    let upTo = try Self.ctl(["enable", "--pid", "\(t.pid)", "--undeclared", "--json"] + names.dropLast())
     #expect(upTo.status == 0 && ControlTests.json(upTo).count == 1024, "\(upTo.stderr.prefix(400))")
-    let one = try Self.ctl(["enable", "--pid", "\(t.pid)", "plugin.late.1024"])
+    let one = try Self.ctl(["enable", "--pid", "\(t.pid)", "--undeclared", "plugin.late.1024"])
     #expect(one.status != 0 && one.stderr.contains("(the limit)"), "\(one.stderr)")
     // Names already remembered may still change.
-    let again = try Self.ctl(["disable", "--pid", "\(t.pid)", "plugin.late.7", "--json"])
+    let again = try Self.ctl(["disable", "--pid", "\(t.pid)", "--undeclared", "plugin.late.7", "--json"])
     #expect(again.status == 0, "\(again.stderr)")
   }
 
