@@ -69,11 +69,16 @@ struct USDTTargetCommand: ParsableCommand {
         }
         return
       }
+      var tracedSince = 0
       while !stop.load(ordering: .relaxed) {
         let info = try? StaticKeys.info(named: key)
+        // Forced 100 ms after the tracer's hold was first seen (some
+        // events reach it first, and the timeline shows the key on).
         if forceOff && !forced.load(ordering: .relaxed) && info?.holders[.usdt] != nil {
-          usleep(100_000)  // some events reach the tracer first
-          if (try? StaticKeys.set(names: [key], enabled: false, force: "disabled by the usdt-target (test)")) != nil {
+          let now = monotonicNanoseconds()
+          if tracedSince == 0 { tracedSince = now }
+          if now - tracedSince > 100_000_000,
+             (try? StaticKeys.set(names: [key], enabled: false, force: "disabled by the usdt-target (test)")) != nil {
             forced.store(true, ordering: .relaxed)
           }
         }
