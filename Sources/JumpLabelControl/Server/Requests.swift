@@ -133,6 +133,8 @@ extension ControlServer {
       var message = ControlText.cut(error.description, to: 4 * ControlLimits.quotedBytes)
       if case let .unknownKey(name) = error {
         message = ControlText.cut(Self.undeclaredMessage(name), to: 4 * ControlLimits.quotedBytes)
+      } else if case .heldBy = error, extended != nil {
+        message += " (`jumplabel ctl disable --force` drops their holds; a trace client is told)"
       }
       audit.write("change by \(c.peer) failed: \(enable ? "enable" : "disable") \(ControlText.quoted(names)): \(message)")
       return c.send(.error(code: .failed, message: message))
