@@ -75,6 +75,27 @@ import Testing
     #expect(decodedOK > 0 && rejected > 0)
   }
 
+  /// Encoding never traps, whatever the message holds: a string over
+  /// 65,535 bytes, more than 65,535 elements, or a body over the frame's
+  /// limit throw `.tooLarge` (the old encoder's precondition killed the
+  /// process that tried).
+  @Test func encodingThrowsInsteadOfTrapping() throws {
+    let long = String(repeating: "a", count: 70_000)
+    let tooBig: [Message] = [
+      .set(enable: true, dryRun: false, hold: false, ttlMillis: 0, patterns: [long]),
+      .set(enable: true, dryRun: false, hold: false, ttlMillis: 0, patterns: (0..<70).map { "k\($0)" + String(repeating: "b", count: 1000) }),
+      .error(code: .failed, message: long),
+      .traceStartedPart(last: true, bufferEvents: 1, names: Array(repeating: "", count: 70_000)),
+      .setResultPart(last: true, changes: Array(repeating: Message.Change(name: "x", before: false, after: true, declared: true), count: 20_000)),
+      .event(Array(repeating: 0x61, count: Frame.maxBody + 1)),
+    ]
+    for m in tooBig {
+      #expect(throws: ProtocolError.self, "\(m.kind)") { _ = try m.encoded() }
+    }
+    // The largest body that fits still encodes.
+    #expect(try Message.event(Array(repeating: 0x61, count: Frame.maxBody)).encoded().count == Frame.maxSize)
+  }
+
   /// The regression corpus (Tests/ControlProtocolTests/Corpus): inputs
   /// that were, or could be, trouble. Each must be rejected with the error
   /// its name says.

@@ -78,6 +78,29 @@ import Testing
     #expect(Self.alive(one))
   }
 
+  // MARK: 1b. Remembered names
+
+  /// Names no image declared are remembered, at most 1,024: a request
+  /// that would pass the bound is refused whole with a clear error and
+  /// changes nothing; up to the bound they are accepted (the positive
+  /// control: the refusal is the bound, not the names).
+  @Test func rememberedNamesAreBounded() throws {
+    let t = try Target(env: [:], args: ["--start"])
+    defer { t.stop() }
+    let names = (0..<1025).map { "plugin.late.\($0)" }
+    let over = try Self.ctl(["enable", "--pid", "\(t.pid)", "--json"] + names)
+    #expect(over.status != 0 && over.stderr.contains("1024 names that no image declared yet are remembered already"), "\(over.stderr.prefix(400))")
+    let before = ControlTests.json(try Self.ctl(["list", "--pid", "\(t.pid)", "--json"]))
+    #expect(!before.contains { ($0["name"] as? String)?.hasPrefix("plugin.late.") == true }, "a refused request remembered names")
+    let upTo = try Self.ctl(["enable", "--pid", "\(t.pid)", "--json"] + names.dropLast())
+    #expect(upTo.status == 0 && ControlTests.json(upTo).count == 1024, "\(upTo.stderr.prefix(400))")
+    let one = try Self.ctl(["enable", "--pid", "\(t.pid)", "plugin.late.1024"])
+    #expect(one.status != 0 && one.stderr.contains("(the limit)"), "\(one.stderr)")
+    // Names already remembered may still change.
+    let again = try Self.ctl(["disable", "--pid", "\(t.pid)", "plugin.late.7", "--json"])
+    #expect(again.status == 0, "\(again.stderr)")
+  }
+
   // MARK: 2. Fake servers
 
   /// A socket planted in another user's directory, named after a victim
@@ -152,6 +175,20 @@ import Testing
     #expect(byHand.status != 0 && byHand.stderr.contains("served by pid \(sameUser.processIdentifier)"), "\(byHand.stdout)\(byHand.stderr)")
     let believed = try Self.probe(["--disable", "peerChecks", "--action", "list", "--pid", "\(vpid)", "--socket", socket2])
     #expect(believed.stdout.contains("key FAKE.key"), "\(believed.stdout)\(believed.stderr)")
+
+    // The welcome must name the process asked for: a real server asked
+    // for with the wrong start time (a pid reused since) is refused.
+    let real = try Target(env: [:], args: ["--start"])
+    defer { real.stop() }
+    var expected = try ControlClient.Expected.process(real.pid)
+    #expect(throws: Never.self) { _ = try ControlClient(path: real.socket, expecting: expected) }
+    expected.startTime += 1
+    do {
+      _ = try ControlClient(path: real.socket, expecting: expected)
+      Issue.record("a welcome naming another start time was accepted")
+    } catch {
+      #expect("\(error)".contains("the server says it is pid \(real.pid)"), "\(error)")
+    }
   }
 
   /// The socket path in a fake server's first line.

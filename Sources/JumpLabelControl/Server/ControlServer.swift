@@ -155,6 +155,14 @@ final class ControlServer: @unchecked Sendable {
       for (i, fd) in order.enumerated() {
         guard let c = connections[fd] else { continue }
         let re = fds[i + 2].revents
+        // Closed both ways (or an error): no reply can be delivered, so
+        // whatever is still unread does not matter. (Also keeps a client
+        // that hung up while over the output limit from waking the loop
+        // forever: its input is not polled then, its hangup always is.)
+        if re & Int16(POLLHUP | POLLERR) != 0 && re & Int16(POLLIN) == 0 {
+          drop(c, reason: nil)
+          continue
+        }
         if re & Int16(POLLIN | POLLHUP | POLLERR) != 0 { readFrom(c) }
         if re & Int16(POLLOUT) != 0, connections[fd] != nil {
           c.flush()
