@@ -53,9 +53,10 @@ package struct TextPokeFaults: OptionSet, Sendable {
   /// Every tracer counts as a debugger that stops on SIGTRAP, strace too
   /// (the classification's negative control). Takes effect at once.
   public static let tracersStopOnSigtrap = TextPokeFaults(rawValue: 32)
-  /// Scans are not settled: a thread that only seems to block SIGURG
-  /// (it is still leaving our own handler) counts. Shows the false
-  /// refusals the settling prevents.
+  /// Scans are not settled: a thread that only seems to block SIGURG (it
+  /// is being created or ending, or, with `oldSettleRule`, it is still
+  /// leaving our own handler) counts. Shows the false refusals the
+  /// settling prevents.
   public static let unsettledScans = TextPokeFaults(rawValue: 64)
   /// Valgrind goes unnoticed: the engine patches as on a real CPU, which
   /// valgrind's stale translations make a silent no-op (or a crash).

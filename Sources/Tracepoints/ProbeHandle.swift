@@ -51,12 +51,15 @@ public final class ProbeHandle: Sendable {
   public var wasForcedOff: Bool { forcedOffReason != nil }
 
   /// The reason the forced disable recorded ("disabled by pid 4242
-  /// (jumplabel ctl --force)"), or nil if it was not forced off. Cheap once
-  /// known; until then, while attached, it asks the runtime (a lock), which
-  /// also answers when the force came through another copy of the runtime.
+  /// (jumplabel ctl --force)"), or nil if it was not forced off. In the
+  /// process's primary runtime copy a forced disable marks the handle at
+  /// once, so this is a lock-free read; in another copy (an image that
+  /// links the package statically and loaded second) it asks the primary
+  /// while the probe is attached (a lock).
   public var forcedOffReason: String? {
     if let r = forced.reason { return r }
-    guard list.contains(id), let r = StaticKeys.droppedReason(list.name, holder: holder) else { return nil }
+    guard !StaticKeys.isPrimaryRuntime, list.contains(id),
+          let r = StaticKeys.droppedReason(list.name, holder: holder) else { return nil }
     forced.set(r)
     return r
   }

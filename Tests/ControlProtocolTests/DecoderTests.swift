@@ -24,6 +24,21 @@ import Testing
     .traceStop,
     .ping,
     .pong,
+    // #17: holders, forced disables, typos, cost.
+    .listEx,
+    .listExPart(last: true, entries: [{
+      var e = Message.ListEntry(
+        name: "http.request.start", isTracepoint: true, state: true, defaultValue: false, declared: true, count: 2, sites: 3,
+        fallbackHits: 0, fallbackHitsInOptimizedCode: 0, probes: 1, payloadType: "Request", problem: "")
+      e.holders = "enabled, trace pid 4242"
+      e.forcedOff = "disabled by pid 7 (jumplabel ctl --force)"
+      return e
+    }()]),
+    .setEx(enable: false, dryRun: false, hold: false, ttlMillis: 0, force: true, undeclared: false, patterns: ["http.*"]),
+    .setReportPart(last: false, cost: nil, changes: [Message.Change(name: "a", before: true, after: false, declared: true)]),
+    .setReportPart(last: true, cost: Message.BatchCost(sitesPatched: 3, patchProtocol: "int3", syncs: 3, nanoseconds: 41_000), changes: []),
+    .forget(names: ["svc.verbsoe"]),
+    .forgottenPart(last: true, names: ["svc.verbsoe"]),
   ]
 
   @Test func everyMessageRoundTrips() throws {

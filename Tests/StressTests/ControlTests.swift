@@ -157,16 +157,27 @@ import Testing
     let t = try Target()
     defer { t.stop() }
     func probes() throws -> Int { Self.entry(try Self.list(t), "fixture.trace.request")?["probes"] as? Int ?? -1 }
+    // Ctrl-C once the first event has arrived (no time: an event that
+    // must happen; spawn's timeout is the hang guard).
+    nonisolated(unsafe) var first = Data()
     let r = try spawn(StressCommandTests.tool, ["ctl", "trace", "--pid", "\(t.pid)", "fixture.trace.request"], timeout: 30) { p in
-      Thread.sleep(forTimeInterval: 1)
+      if let h = (p.standardOutput as? Pipe)?.fileHandleForReading {
+        while !first.contains(0x0A) {
+          let d = h.availableData
+          if d.isEmpty { break }
+          first.append(d)
+        }
+      }
       kill(p.processIdentifier, SIGINT)
     }
     #expect(r.status == 0 && r.stderr.contains("trace ended (stopped by the client)"), "\(r.stderr)")
-    #expect(r.stdout.split(separator: "\n").count > 10, "\(r.stdout.prefix(500))")
+    #expect(first.contains(0x0A), "no event before Ctrl-C: \(r.stderr)")
     #expect(try probes() == 0)
     // SIGKILL: no goodbye; the process notices the closed connection.
     let killed = try spawn(StressCommandTests.tool, ["ctl", "trace", "--pid", "\(t.pid)", "fixture.trace.request"], timeout: 30) { p in
-      Thread.sleep(forTimeInterval: 1)
+      // Killed once its probe is attached (hang guard: 10 s).
+      let attached = Date().addingTimeInterval(10)
+      while (try? probes()) != 1 && Date() < attached { usleep(20_000) }
       kill(p.processIdentifier, SIGKILL)
     }
     #expect(killed.signalled)

@@ -121,18 +121,27 @@ extension ControlServer {
       audit.write("refused a change from \(c.peer): \(bad)")
       return c.send(.error(code: .malformed, message: bad))
     }
-    let known = StaticKeys.list().map(\.name)
+    let keys = StaticKeys.list()
+    let known = keys.map(\.name)
     let names = Glob.select(patterns, from: known, allowUnknown: true)
+    // A name remembered already (set with --undeclared before) may change
+    // again without the flag; only a new undeclared name needs it.
+    let remembered = Set(keys.filter { !$0.declared }.map(\.name))
+    let declaredNames = Set(keys.filter(\.declared).map(\.name))
+    let onlyRemembered = names.allSatisfy { declaredNames.contains($0) || remembered.contains($0) }
     guard !names.isEmpty else { return c.send(.error(code: .failed, message: "no key matches \(ControlText.quoted(patterns))")) }
     let changes: [StaticKeyChange]
     // Who forced it, for the holders it drops (a trace client ends with it).
     let force = extended?.force == true && !enable ? "disabled by pid \(c.peerPID) (jumplabel ctl --force)" : nil
     do {
-      changes = try StaticKeys.set(names: names, enabled: enable, undeclared: extended?.undeclared ?? true, dryRun: dryRun, force: force)
+      changes = try StaticKeys.set(names: names, enabled: enable, undeclared: extended.map { $0.undeclared || onlyRemembered } ?? true,
+                                   dryRun: dryRun, force: force)
     } catch {
       var message = ControlText.cut(error.description, to: 4 * ControlLimits.quotedBytes)
       if case let .unknownKey(name) = error {
         message = ControlText.cut(Self.undeclaredMessage(name), to: 4 * ControlLimits.quotedBytes)
+      } else if case .heldBy = error, extended != nil {
+        message += " (`jumplabel ctl disable --force` drops their holds; a trace client is told)"
       }
       audit.write("change by \(c.peer) failed: \(enable ? "enable" : "disable") \(ControlText.quoted(names)): \(message)")
       return c.send(.error(code: .failed, message: message))
