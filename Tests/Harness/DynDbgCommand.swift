@@ -11,6 +11,7 @@ import TextPoke
 ///
 ///     query matched=M changed=C on=N off=F batches=B syncs=S
 ///     query-error <description>                 (nothing applied)
+///     reply <line> / reply-error <description>  (each --command)
 ///     stmt <control-file line>|sites=N|bytes=nop|jmp|mixed|none
 ///
 /// one `stmt` line per statement (after `--list SPECS`, only those), then
@@ -21,6 +22,7 @@ struct DynDbgCommand: ParsableCommand {
   @Flag(help: "dlopen the statement library after the runtime started.") var plugin = false
   @Option(help: "A query to apply (repeatable, in order).") var query: [String] = []
   @Option(help: "List only the statements these match specs select.") var list = ""
+  @Option(help: "A control text command (DebugControlCommand), run after the queries (repeatable).") var command: [String] = []
 
   func run() throws {
     _ = StaticKeys.list()  // the runtime indexes the loaded images now
@@ -41,6 +43,13 @@ struct DynDbgCommand: ParsableCommand {
         print("query matched=\(r.matched) changed=\(r.changed) on=\(r.enabled) off=\(r.disabled) batches=\(after.batches - before.batches) syncs=\(after.syncs - before.syncs)")
       } catch {
         print("query-error \(error)")
+      }
+    }
+    for c in command {
+      do {
+        for l in try DebugControlCommand.run(c) { print("reply \(l)") }
+      } catch {
+        print("reply-error \(error)")
       }
     }
     for e in try DynamicDebug.statements(matching: list) {

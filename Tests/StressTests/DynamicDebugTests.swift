@@ -22,6 +22,7 @@ import Testing
   /// What one run of the harness reported.
   struct Report {
     var queries: [String] = []
+    var replies: [String] = []
     /// Listing line (flags as listed) -> bytes ("nop", "jmp", ...), sites.
     var listed: [(line: String, bytes: String, sites: Int)] = []
     var printed: [String] = []
@@ -29,6 +30,7 @@ import Testing
     init(_ run: ChildRun) {
       for l in run.stdout.split(separator: "\n").map(String.init) {
         if l.hasPrefix("query") { queries.append(l) }
+        if l.hasPrefix("reply") { replies.append(l) }
         if l.hasPrefix("stmt ") {
           let parts = l.dropFirst(5).split(separator: "|").map(String.init)
           guard parts.count == 3 else { continue }
@@ -37,6 +39,10 @@ import Testing
       }
       printed = run.stderr.split(separator: "\n").map(String.init)
     }
+  }
+
+  static func harness(_ args: [String], _ more: String..., env: [String: String] = [:]) throws -> Report {
+    try harness(args + more, env: env)
   }
 
   static func harness(_ args: [String], env: [String: String] = [:]) throws -> Report {
@@ -160,5 +166,28 @@ import Testing
     let bad = try Self.harness(["--plugin"], env: ["JUMPLABEL_DYNDBG": "module DynDbgPlugin +pz"])
     Self.expectOnly([], bad)
     #expect(bad.printed.contains { $0.contains("JUMPLABEL_DYNDBG ignored: syntax error at") })
+  }
+
+  /// The text commands the control server carries (DebugControlCommand):
+  /// a listing as JSON, a query, the live levels; bad commands are
+  /// refused with a reason and change nothing (the negative control: the
+  /// listing after them is as before).
+  @Test func controlTextCommands() throws {
+    let r = try Self.harness([], "--command", "list-json module DynDbgNet", "--command", "query file Net* +p",
+                             "--command", "list line 9", "--command", "bogus", "--command", "query module +p",
+                             "--command", "log module DynDbgCache loud", "--command", "log module DynDbgCache debug",
+                             "--command", "log show")
+    #expect(r.replies == [
+      "reply {\"file\":\"DynDbgNet/NetStatements.swift\",\"line\":9,\"column\":10,\"module\":\"DynDbgNet\",\"function\":\"decode(_:)\",\"flags\":\"_\",\"format\":\"frame\",\"level\":0,\"sites\":1,\"key\":\"dyndbg:DynDbgNet/NetStatements.swift:9:10\\u001fdecode(_:)\\u001f0\\u001fframe\"}",
+      "reply matched=1 changed=1 on=1 off=0",
+      "reply DynDbgNet/NetStatements.swift:9 [DynDbgNet]decode(_:) =p \"frame\"",
+      "reply-error syntax error at 0: unknown command 'bogus' (query, list, list-json, log)",
+      "reply-error syntax error at 0: 'module' needs a value",
+      "reply-error syntax error at 0: unknown level 'loud' (trace, debug, info, notice, warning, error, critical, none, or default)",
+      "reply changed=0 on=0 off=0",
+      "reply default info",
+      "reply module DynDbgCache debug",
+    ], "\(r.replies)")
+    Self.expectOnly([4], r, plugin: false)
   }
 }
