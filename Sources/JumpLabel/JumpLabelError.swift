@@ -32,6 +32,9 @@ public enum JumpLabelError: Error, Sendable, Equatable, CustomStringConvertible 
   /// cannot share this registry and might patch the same sites, so no key
   /// is toggled any more. Link one version of the package.
   case foreignRuntime(image: String, abi: UInt32)
+  /// Setting `key` by name before any image declared it would remember
+  /// more than `limit` such names (the bound on remembered names).
+  case tooManyUndeclared(key: String, limit: Int)
 
   /// True for the problems that stop the key from being toggled; false for
   /// reports about cost (``fallbackInOptimizedCode(key:hits:image:)``).
@@ -58,6 +61,9 @@ public enum JumpLabelError: Error, Sendable, Equatable, CustomStringConvertible 
       return "control of static key '\(key)' from inside another control call on the same thread (a signal handler?) is refused; nothing changed"
     case let .patch(key, error):
       return "patching static key '\(key)' failed: \(error)"
+    case let .tooManyUndeclared(key, limit):
+      let shown = key.utf8.count > 200 ? String(decoding: Array(key.utf8.prefix(200)), as: UTF8.self) + "..." : key
+      return "cannot remember the state of '\(shown)': \(limit) names that no image declared yet are remembered already (the limit); nothing changed"
     case let .foreignRuntime(image, abi):
       return "\(image) carries a JumpLabel runtime of ABI \(abi), not \(JL_RUNTIME_ABI): two registries could patch the same sites, so keys are not toggled; link one version of the package"
     }

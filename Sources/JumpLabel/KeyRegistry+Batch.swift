@@ -32,6 +32,12 @@ extension KeyRegistry {
       }
       changes.append(StaticKeyChange(name: name, before: before, after: enabled, declared: true))
     }
+    // Remembered names are bounded (a peer of the control server names
+    // them): beyond the limit, a clear error and no change.
+    if let first = pending.first(where: { pendingStates[$0] == nil }),
+       pendingStates.count + pending.filter({ pendingStates[$0] == nil }).count > KeyRegistry.undeclaredLimit {
+      throw .tooManyUndeclared(key: first, limit: KeyRegistry.undeclaredLimit)
+    }
     if dryRun { return changes }
     for name in pending { pendingStates[name] = enabled }
     if records.isEmpty { return changes }

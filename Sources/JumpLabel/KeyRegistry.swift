@@ -43,6 +43,8 @@ final class KeyRegistry: @unchecked Sendable {
   /// may switch a plugin's key before the plugin is loaded): applied when
   /// the key's record is created.
   var pendingStates: [String: Bool] = [:]
+  /// At most this many names are remembered in `pendingStates`.
+  static let undeclaredLimit = 1024
   /// Sites indexed so far, and the time spent indexing them (reading a
   /// table is counted separately: it happens outside the lock).
   var indexedSites = 0

@@ -8,25 +8,27 @@ import Testing
 @Suite struct DecoderTests {
   /// One example of every message.
   static let samples: [Message] = [
-    .hello(minVersion: 1, maxVersion: 1, client: "test"),
-    .welcome(version: 1, pid: 42, startTime: 123_456, program: "svc", runtimeABI: 2),
+    .hello(minVersion: 2, maxVersion: 2, client: "test"),
+    .welcome(version: 2, pid: 42, startTime: 123_456, pidNamespace: 4_026_531_836, program: "svc", runtimeABI: 2, idleTimeoutMillis: 60_000),
     .error(code: .refused, message: "no"),
     .list,
     .listPart(last: true, entries: [Message.ListEntry(
       name: "http.request.start", isTracepoint: true, state: true, defaultValue: false, declared: true, count: 2, sites: 3,
       fallbackHits: 4, fallbackHitsInOptimizedCode: 1, probes: 1, payloadType: "Request", problem: "")]),
     .set(enable: true, dryRun: false, hold: true, ttlMillis: 30_000, patterns: ["http.*", "db.query"]),
-    .setResult([Message.Change(name: "a", before: false, after: true, declared: false)]),
+    .setResultPart(last: true, changes: [Message.Change(name: "a", before: false, after: true, declared: false)]),
     .trace(maxEvents: 10, durationMillis: 0, bufferEvents: 4096, patterns: ["x.*"]),
-    .traceStarted(["x.y"]),
+    .traceStartedPart(last: false, bufferEvents: 4096, names: ["x.y"]),
     .event(Array("{\"k\":1}".utf8)),
     .traceEnd(events: 10, dropped: 2, reason: "count reached"),
     .traceStop,
+    .ping,
+    .pong,
   ]
 
   @Test func everyMessageRoundTrips() throws {
     var stream: [UInt8] = []
-    for m in Self.samples { stream += m.frame.bytes }
+    for m in Self.samples { stream += try m.encoded() }
     // Fed one byte at a time: partial frames wait, complete ones decode.
     var buffer: [UInt8] = []
     var decoded: [Message] = []
@@ -43,7 +45,7 @@ import Testing
   /// bytes left over (the decoder checks that).
   @Test func randomInputsNeverCrashTheDecoder() throws {
     var rng = SplitMix(seed: 0x4A4C_4354)
-    let valid = Self.samples.map(\.frame.bytes)
+    let valid = try Self.samples.map { try $0.encoded() }
     var decodedOK = 0, rejected = 0
     for i in 0..<200_000 {
       var input: [UInt8]
@@ -71,6 +73,27 @@ import Testing
       }
     }
     #expect(decodedOK > 0 && rejected > 0)
+  }
+
+  /// Encoding never traps, whatever the message holds: a string over
+  /// 65,535 bytes, more than 65,535 elements, or a body over the frame's
+  /// limit throw `.tooLarge` (the old encoder's precondition killed the
+  /// process that tried).
+  @Test func encodingThrowsInsteadOfTrapping() throws {
+    let long = String(repeating: "a", count: 70_000)
+    let tooBig: [Message] = [
+      .set(enable: true, dryRun: false, hold: false, ttlMillis: 0, patterns: [long]),
+      .set(enable: true, dryRun: false, hold: false, ttlMillis: 0, patterns: (0..<70).map { "k\($0)" + String(repeating: "b", count: 1000) }),
+      .error(code: .failed, message: long),
+      .traceStartedPart(last: true, bufferEvents: 1, names: Array(repeating: "", count: 70_000)),
+      .setResultPart(last: true, changes: Array(repeating: Message.Change(name: "x", before: false, after: true, declared: true), count: 20_000)),
+      .event(Array(repeating: 0x61, count: Frame.maxBody + 1)),
+    ]
+    for m in tooBig {
+      #expect(throws: ProtocolError.self, "\(m.kind)") { _ = try m.encoded() }
+    }
+    // The largest body that fits still encodes.
+    #expect(try Message.event(Array(repeating: 0x61, count: Frame.maxBody)).encoded().count == Frame.maxSize)
   }
 
   /// The regression corpus (Tests/ControlProtocolTests/Corpus): inputs

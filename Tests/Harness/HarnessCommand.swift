@@ -9,5 +9,6 @@ struct HarnessCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "jumplabel-harness",
     abstract: "Test scenarios for JumpLabel (run by the test suite).",
-    subcommands: [ExerciseCommand.self, LibrariesCommand.self, SignalToggleCommand.self, ControlTargetCommand.self, KeysCommand.self, USDTTargetCommand.self, SelfLoopSignalCommand.self, DynDbgCommand.self])
+    subcommands: [ExerciseCommand.self, LibrariesCommand.self, SignalToggleCommand.self, ControlTargetCommand.self, KeysCommand.self, USDTTargetCommand.self, SelfLoopSignalCommand.self,
+                  FakeControlServerCommand.self, ControlProbeCommand.self, DynDbgCommand.self])
 }

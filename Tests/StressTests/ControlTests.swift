@@ -16,15 +16,21 @@ import Testing
     let auditLog: String
     let sinkFile: String?
 
-    init(env: [String: String] = ["JUMPLABEL_CONTROL": "1"], args: [String] = [], sinkFile: String? = nil) throws {
+    /// `launcher`: a command that runs the harness (e.g. `unshare ...`).
+    init(env: [String: String] = ["JUMPLABEL_CONTROL": "1"], args: [String] = [], sinkFile: String? = nil, launcher: [String] = []) throws {
       let tmp = FileManager.default.temporaryDirectory.path
       auditLog = "\(tmp)/jumplabel-audit-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
       self.sinkFile = sinkFile
       let p = Process()
-      p.executableURL = URL(fileURLWithPath: StressCommandTests.harness)
       var a = ["control-target", "--duration", "120"] + args
       if let sinkFile { a += ["--sink-file", sinkFile] }
-      p.arguments = a
+      if let first = launcher.first {
+        p.executableURL = URL(fileURLWithPath: first)
+        p.arguments = Array(launcher.dropFirst()) + [StressCommandTests.harness] + a
+      } else {
+        p.executableURL = URL(fileURLWithPath: StressCommandTests.harness)
+        p.arguments = a
+      }
       var e = ProcessInfo.processInfo.environment
       for (k, v) in env { e[k] = v }
       e["SWIFT_BACKTRACE"] = "enable=no"
@@ -32,7 +38,7 @@ import Testing
       let out = Pipe()
       p.standardOutput = out
       // The audit log goes to stderr (the default): captured in a file.
-      FileManager.default.createFile(atPath: auditLog, contents: nil)
+      _ = FileManager.default.createFile(atPath: auditLog, contents: nil)
       p.standardError = FileHandle(forWritingAtPath: auditLog)
       p.standardInput = FileHandle.nullDevice
       try p.run()

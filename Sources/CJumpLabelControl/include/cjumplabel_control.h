@@ -27,6 +27,9 @@ int jlc_eventfd(void);
 /// Sets a receive timeout on `fd`. 0 or -errno.
 int jlc_set_receive_timeout(int fd, int milliseconds);
 
+/// Returns freed heap memory to the system (glibc's malloc_trim(0)).
+void jlc_trim_heap(void);
+
 /// Names the calling thread "jumplabel-ctl".
 void jl_control_name_thread(void);
 

@@ -46,6 +46,7 @@ extension JumpLabelError {
     case let .patch(key, error): w.u8(6); w.string(key); error.encode(&w)
     case let .foreignRuntime(image, abi): w.u8(7); w.string(image); w.int(Int(abi))
     case let .fallbackInOptimizedCode(key, hits, image): w.u8(8); w.string(key); w.int(hits); w.string(image)
+    case let .tooManyUndeclared(key, limit): w.u8(9); w.string(key); w.int(limit)
     }
   }
 
@@ -59,6 +60,7 @@ extension JumpLabelError {
     case 5: return .reentrantControl(key: r.string())
     case 6: return .patch(key: r.string(), TextPokeError.decode(&r))
     case 7: return .foreignRuntime(image: r.string(), abi: UInt32(truncatingIfNeeded: r.int()))
+    case 9: return .tooManyUndeclared(key: r.string(), limit: r.int())
     default: return .fallbackInOptimizedCode(key: r.string(), hits: r.int(), image: r.string())
     }
   }

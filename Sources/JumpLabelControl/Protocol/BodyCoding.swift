@@ -1,5 +1,10 @@
 /// Writes message bodies: little-endian integers, strings as a u16 length
 /// and UTF-8, lists as a u16 count and elements.
+///
+/// Nothing is ever cut or clamped silently: a string longer than 65,535
+/// bytes or a list of more than 65,535 elements throws `.tooLarge`, and
+/// the caller decides (the server splits replies into parts and cuts the
+/// text it quotes before it gets here, so this is a last line of defence).
 public struct BodyWriter: Sendable {
   public private(set) var bytes: [UInt8] = []
   public init() {}
@@ -10,20 +15,21 @@ public struct BodyWriter: Sendable {
   public mutating func u32(_ v: UInt32) { for i in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * UInt32(i)))) } }
   public mutating func u64(_ v: UInt64) { for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) } }
   public mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
-  /// A string of at most 65,535 bytes (longer ones are cut at a scalar boundary).
-  public mutating func string(_ s: String) {
-    var utf8 = Array(s.utf8)
-    if utf8.count > Int(UInt16.max) {
-      var n = Int(UInt16.max)
-      while n > 0 && utf8[n] & 0xC0 == 0x80 { n -= 1 }
-      utf8 = Array(utf8[0..<n])
-    }
-    u16(UInt16(utf8.count))
-    bytes += utf8
+  /// A count of at most 65,535.
+  public mutating func count(_ n: Int) throws(ProtocolError) {
+    guard let c = UInt16(exactly: n) else { throw .tooLarge(n) }
+    u16(c)
   }
-  public mutating func strings(_ list: [String]) {
-    u16(UInt16(clamping: list.count))
-    for s in list.prefix(Int(UInt16.max)) { string(s) }
+  /// A string of at most 65,535 bytes; longer throws `.tooLarge`.
+  public mutating func string(_ s: String) throws(ProtocolError) {
+    let n = s.utf8.count
+    guard let c = UInt16(exactly: n) else { throw .tooLarge(n) }
+    u16(c)
+    bytes += s.utf8
+  }
+  public mutating func strings(_ list: [String]) throws(ProtocolError) {
+    try count(list.count)
+    for s in list { try string(s) }
   }
   /// Raw bytes to the end of the body.
   public mutating func rest(_ b: [UInt8]) { bytes += b }

@@ -3,13 +3,15 @@
 ///
 ///     offset  size  field
 ///          0     4  magic "JLCT"
-///          4     2  version (little-endian), 1
+///          4     2  version (little-endian), 2
 ///          6     2  message type
 ///          8     4  body length, at most 65,520 (a frame is at most 64 KiB)
 ///         12     4  reserved, must be 0
 ///
 /// Anything else is malformed: the peer gets an error and the connection
-/// is closed.
+/// is closed. Neither side ever builds a larger frame: encoding throws
+/// `.tooLarge` instead (replies that can grow are sent in parts, see
+/// ``Message``), so no input and no state can make a process trap here.
 public struct Frame: Sendable, Equatable {
   /// "JLCT".
   public static let magic: [UInt8] = [0x4A, 0x4C, 0x43, 0x54]
@@ -19,23 +21,27 @@ public struct Frame: Sendable, Equatable {
   public static let maxSize = 64 * 1024
   /// The largest body.
   public static let maxBody = maxSize - headerSize
-  /// The protocol versions this code speaks.
-  public static let versions: ClosedRange<UInt16> = 1...1
+  /// The protocol versions this code speaks. Version 2 (replies in
+  /// parts, heartbeat, the namespace in the welcome) does not speak to
+  /// version 1 peers: they get an "unsupported version" error.
+  public static let versions: ClosedRange<UInt16> = 2...2
 
   public var version: UInt16
   public var type: UInt16
   public var body: [UInt8]
 
-  public init(version: UInt16 = 1, type: UInt16, body: [UInt8]) {
+  public init(version: UInt16 = Frame.versions.upperBound, type: UInt16, body: [UInt8]) {
     self.version = version
     self.type = type
     self.body = body
   }
 
-  /// The frame's bytes. Precondition: the body fits.
-  public var bytes: [UInt8] {
-    precondition(body.count <= Frame.maxBody, "control frame body too large")
+  /// The frame's bytes; throws `.tooLarge` if the body does not fit
+  /// (never traps: the body may hold what a peer sent).
+  public func encoded() throws(ProtocolError) -> [UInt8] {
+    guard body.count <= Frame.maxBody else { throw .tooLarge(body.count) }
     var out = Frame.magic
+    out.reserveCapacity(Frame.headerSize + body.count)
     out.append(UInt8(truncatingIfNeeded: version)); out.append(UInt8(truncatingIfNeeded: version >> 8))
     out.append(UInt8(truncatingIfNeeded: type)); out.append(UInt8(truncatingIfNeeded: type >> 8))
     let n = UInt32(body.count)
@@ -56,6 +62,18 @@ public struct Frame: Sendable, Equatable {
     guard b[12] == 0, b[13] == 0, b[14] == 0, b[15] == 0 else { throw .reservedNotZero }
     guard length <= maxBody else { throw .tooLarge(length) }
     return (version, type, length)
+  }
+
+  /// Splits the first complete frame off the front of `buffer`, or
+  /// returns nil if it holds only part of one. Throws for a malformed
+  /// header.
+  public static func extractOne(from buffer: inout [UInt8]) throws(ProtocolError) -> Frame? {
+    guard buffer.count >= headerSize else { return nil }
+    let (v, t, n) = try parseHeader(buffer[0..<headerSize])
+    guard buffer.count - headerSize >= n else { return nil }
+    let f = Frame(version: v, type: t, body: Array(buffer[headerSize..<(headerSize + n)]))
+    buffer.removeFirst(headerSize + n)
+    return f
   }
 
   /// Splits complete frames off the front of `buffer`; leaves a partial

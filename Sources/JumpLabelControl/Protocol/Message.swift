@@ -1,14 +1,27 @@
-/// The messages of the control protocol, version 1.
+/// The messages of the control protocol, version 2.
 ///
 /// A client opens with `hello`; the server answers `welcome` (or `error`
 /// and closes). Then the client sends requests, one at a time: `list`,
-/// `set`, `trace` (and `traceStop` while a trace runs). The server answers
-/// each; a trace streams `event`s until its `traceEnd`.
+/// `set`, `trace` (and `traceStop` while a trace runs), and `ping` as a
+/// heartbeat. The server answers each; a trace streams `event`s until its
+/// `traceEnd`.
+///
+/// Every reply whose size depends on the process's state or on the
+/// request comes in parts (`listPart`, `setResultPart`,
+/// `traceStartedPart`): zero or more parts with `last == false`, then
+/// one with `last == true`, each a frame of at most 64 KiB. An `error`
+/// may come instead of any part and ends the reply. Text that echoes a
+/// request is cut to ``ControlLimits/quotedBytes`` and escaped.
 public enum Message: Sendable, Equatable {
   /// Client, first: the versions it speaks and who it is.
   case hello(minVersion: UInt16, maxVersion: UInt16, client: String)
-  /// Server: the version chosen, and which process this is.
-  case welcome(version: UInt16, pid: UInt32, startTime: UInt64, program: String, runtimeABI: UInt32)
+  /// Server: the version chosen, and which process this is: its pid and
+  /// start time (clock ticks since boot) as its own pid namespace sees
+  /// them, and that namespace's inode (/proc/self/ns/pid). A connection
+  /// that says nothing for `idleTimeoutMillis` is closed (0: never); a
+  /// client that waits longer sends `ping`.
+  case welcome(version: UInt16, pid: UInt32, startTime: UInt64, pidNamespace: UInt64, program: String, runtimeABI: UInt32,
+               idleTimeoutMillis: UInt32)
   /// Server: the request failed (or the connection is being closed).
   case error(code: ErrorCode, message: String)
   /// Client: every key and tracepoint.
@@ -19,13 +32,15 @@ public enum Message: Sendable, Equatable {
   /// one batch. `ttlMillis` > 0: revert after that long. `hold`: revert
   /// when this connection closes. `dryRun`: report only.
   case set(enable: Bool, dryRun: Bool, hold: Bool, ttlMillis: UInt32, patterns: [String])
-  /// Server: what `set` changed (or would change).
-  case setResult([Change])
+  /// Server: part of what `set` changed (or would change).
+  case setResultPart(last: Bool, changes: [Change])
   /// Client: stream the events of the tracepoints matching `patterns`.
   /// 0 means no limit for `maxEvents` and `durationMillis`.
   case trace(maxEvents: UInt32, durationMillis: UInt32, bufferEvents: UInt32, patterns: [String])
-  /// Server: the tracepoints the trace is attached to.
-  case traceStarted([String])
+  /// Server: part of the list of tracepoints the trace is attached to,
+  /// and the size of its buffer in events (which may be smaller than
+  /// asked: the memory of all trace buffers together is bounded).
+  case traceStartedPart(last: Bool, bufferEvents: UInt32, names: [String])
   /// Server: one event, one line of JSON (no newline).
   case event([UInt8])
   /// Server: the trace is over (count reached, time up, stopped), with
@@ -33,13 +48,19 @@ public enum Message: Sendable, Equatable {
   case traceEnd(events: UInt64, dropped: UInt64, reason: String)
   /// Client: stop the running trace.
   case traceStop
+  /// Client: a heartbeat (keeps an idle connection, such as a `--hold`
+  /// lease, from timing out); the server answers `pong`.
+  case ping
+  /// Server: the answer to `ping`.
+  case pong
 
   /// Message types on the wire.
   public enum Kind: UInt16, Sendable {
     case hello = 0x01, welcome = 0x02, error = 0x03
     case list = 0x10, listPart = 0x11
-    case set = 0x20, setResult = 0x21
-    case trace = 0x30, traceStarted = 0x31, event = 0x32, traceEnd = 0x33, traceStop = 0x34
+    case set = 0x20, setResultPart = 0x21
+    case trace = 0x30, traceStartedPart = 0x31, event = 0x32, traceEnd = 0x33, traceStop = 0x34
+    case ping = 0x40, pong = 0x41
   }
 
   /// Error codes.
@@ -79,6 +100,15 @@ public enum Message: Sendable, Equatable {
       self.payloadType = payloadType
       self.problem = problem
     }
+
+    func write(to w: inout BodyWriter) throws(ProtocolError) {
+      try w.string(name); w.bool(isTracepoint); w.bool(state); w.bool(defaultValue); w.bool(declared)
+      w.i64(count); w.u32(sites); w.u64(fallbackHits); w.u64(fallbackHitsInOptimizedCode); w.u16(probes)
+      try w.string(payloadType); try w.string(problem)
+    }
+
+    /// Its size on the wire.
+    public var encodedSize: Int { 3 * 2 + name.utf8.count + payloadType.utf8.count + problem.utf8.count + 4 + 8 + 4 + 8 + 8 + 2 }
   }
 
   /// One key's part in a `set`.
@@ -103,42 +133,45 @@ public enum Message: Sendable, Equatable {
     case .list: return .list
     case .listPart: return .listPart
     case .set: return .set
-    case .setResult: return .setResult
+    case .setResultPart: return .setResultPart
     case .trace: return .trace
-    case .traceStarted: return .traceStarted
+    case .traceStartedPart: return .traceStartedPart
     case .event: return .event
     case .traceEnd: return .traceEnd
     case .traceStop: return .traceStop
+    case .ping: return .ping
+    case .pong: return .pong
     }
   }
 
-  /// The message as a frame.
-  public var frame: Frame { Frame(type: kind.rawValue, body: body) }
+  /// The message as a frame; throws `.tooLarge` if it does not fit in
+  /// one (a string over 65,535 bytes, a body over ``Frame/maxBody``).
+  public func frame() throws(ProtocolError) -> Frame { Frame(type: kind.rawValue, body: try body()) }
 
-  var body: [UInt8] {
+  /// The message's bytes on the wire; throws `.tooLarge` as ``frame()``.
+  public func encoded() throws(ProtocolError) -> [UInt8] { try frame().encoded() }
+
+  func body() throws(ProtocolError) -> [UInt8] {
     var w = BodyWriter()
     switch self {
-    case let .hello(lo, hi, client): w.u16(lo); w.u16(hi); w.string(client)
-    case let .welcome(v, pid, start, program, abi): w.u16(v); w.u32(pid); w.u64(start); w.string(program); w.u32(abi)
-    case let .error(code, message): w.u16(code.rawValue); w.string(message)
-    case .list, .traceStop: break
+    case let .hello(lo, hi, client): w.u16(lo); w.u16(hi); try w.string(client)
+    case let .welcome(v, pid, start, ns, program, abi, idle):
+      w.u16(v); w.u32(pid); w.u64(start); w.u64(ns); try w.string(program); w.u32(abi); w.u32(idle)
+    case let .error(code, message): w.u16(code.rawValue); try w.string(message)
+    case .list, .traceStop, .ping, .pong: break
     case let .listPart(last, entries):
-      w.bool(last); w.u16(UInt16(clamping: entries.count))
-      for e in entries {
-        w.string(e.name); w.bool(e.isTracepoint); w.bool(e.state); w.bool(e.defaultValue); w.bool(e.declared)
-        w.i64(e.count); w.u32(e.sites); w.u64(e.fallbackHits); w.u64(e.fallbackHitsInOptimizedCode); w.u16(e.probes)
-        w.string(e.payloadType); w.string(e.problem)
-      }
+      w.bool(last); try w.count(entries.count)
+      for e in entries { try e.write(to: &w) }
     case let .set(enable, dryRun, hold, ttl, patterns):
-      w.bool(enable); w.bool(dryRun); w.bool(hold); w.u32(ttl); w.strings(patterns)
-    case let .setResult(changes):
-      w.u16(UInt16(clamping: changes.count))
-      for c in changes { w.string(c.name); w.bool(c.before); w.bool(c.after); w.bool(c.declared) }
+      w.bool(enable); w.bool(dryRun); w.bool(hold); w.u32(ttl); try w.strings(patterns)
+    case let .setResultPart(last, changes):
+      w.bool(last); try w.count(changes.count)
+      for c in changes { try w.string(c.name); w.bool(c.before); w.bool(c.after); w.bool(c.declared) }
     case let .trace(maxEvents, duration, buffer, patterns):
-      w.u32(maxEvents); w.u32(duration); w.u32(buffer); w.strings(patterns)
-    case let .traceStarted(names): w.strings(names)
+      w.u32(maxEvents); w.u32(duration); w.u32(buffer); try w.strings(patterns)
+    case let .traceStartedPart(last, buffer, names): w.bool(last); w.u32(buffer); try w.strings(names)
     case let .event(line): w.rest(line)
-    case let .traceEnd(events, dropped, reason): w.u64(events); w.u64(dropped); w.string(reason)
+    case let .traceEnd(events, dropped, reason): w.u64(events); w.u64(dropped); try w.string(reason)
     }
     return w.bytes
   }
@@ -154,10 +187,13 @@ public enum Message: Sendable, Equatable {
     case .hello: m = .hello(minVersion: try r.u16("hello.min"), maxVersion: try r.u16("hello.max"), client: try r.string("hello.client"))
     case .welcome:
       m = .welcome(version: try r.u16("welcome.version"), pid: try r.u32("welcome.pid"), startTime: try r.u64("welcome.start"),
-                   program: try r.string("welcome.program"), runtimeABI: try r.u32("welcome.abi"))
+                   pidNamespace: try r.u64("welcome.pidns"), program: try r.string("welcome.program"),
+                   runtimeABI: try r.u32("welcome.abi"), idleTimeoutMillis: try r.u32("welcome.idle"))
     case .error: m = .error(code: ErrorCode(rawValue: try r.u16("error.code")) ?? .unknown, message: try r.string("error.message"))
     case .list: m = .list
     case .traceStop: m = .traceStop
+    case .ping: m = .ping
+    case .pong: m = .pong
     case .listPart:
       let last = try r.bool("list.last")
       let n = Int(try r.u16("list.count"))
@@ -174,18 +210,21 @@ public enum Message: Sendable, Equatable {
     case .set:
       m = .set(enable: try r.bool("set.enable"), dryRun: try r.bool("set.dryRun"), hold: try r.bool("set.hold"),
                ttlMillis: try r.u32("set.ttl"), patterns: try r.strings("set.patterns"))
-    case .setResult:
+    case .setResultPart:
+      let last = try r.bool("result.last")
       let n = Int(try r.u16("result.count"))
       var changes: [Change] = []
       for _ in 0..<n {
         changes.append(Change(name: try r.string("change.name"), before: try r.bool("change.before"),
                               after: try r.bool("change.after"), declared: try r.bool("change.declared")))
       }
-      m = .setResult(changes)
+      m = .setResultPart(last: last, changes: changes)
     case .trace:
       m = .trace(maxEvents: try r.u32("trace.max"), durationMillis: try r.u32("trace.duration"),
                  bufferEvents: try r.u32("trace.buffer"), patterns: try r.strings("trace.patterns"))
-    case .traceStarted: m = .traceStarted(try r.strings("traceStarted.names"))
+    case .traceStartedPart:
+      m = .traceStartedPart(last: try r.bool("traceStarted.last"), bufferEvents: try r.u32("traceStarted.buffer"),
+                            names: try r.strings("traceStarted.names"))
     case .event: m = .event(r.rest())
     case .traceEnd: m = .traceEnd(events: try r.u64("end.events"), dropped: try r.u64("end.dropped"), reason: try r.string("end.reason"))
     }

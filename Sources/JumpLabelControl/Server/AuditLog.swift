@@ -12,12 +12,20 @@ public enum AuditDestination: Sendable, Equatable {
   case file(String)
 }
 
+/// Every line is escaped whole before it is written
+/// (``ControlText/escaped(_:)``): a name or a message that came from a
+/// peer can hold no newline, carriage return, escape sequence or NUL by
+/// the time it reaches the log, so it can neither forge a line nor drive
+/// the terminal of whoever reads the log. (Names with control characters
+/// are refused anyway; this holds for everything else a peer sends too.)
 final class AuditLog: @unchecked Sendable {
   // @unchecked: the descriptor is set once; lines are written whole.
   private let fd: Int32
   private let owns: Bool
+  private let escaping: Bool
 
-  init(_ destination: AuditDestination) throws(ControlError) {
+  init(_ destination: AuditDestination, escaping: Bool = true) throws(ControlError) {
+    self.escaping = escaping
     switch destination {
     case .standardError:
       fd = 2
@@ -36,7 +44,7 @@ final class AuditLog: @unchecked Sendable {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
     let stamp = TimeFormat.rfc3339(nanoseconds: Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec))
-    let text = "jumplabel-control[\(getpid())] \(stamp) \(line)\n"
+    let text = "jumplabel-control[\(getpid())] \(stamp) \(escaping ? ControlText.escaped(line) : line)\n"
     var bytes = Array(text.utf8)
     var done = 0
     while done < bytes.count {

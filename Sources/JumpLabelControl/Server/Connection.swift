@@ -17,10 +17,9 @@ final class Connection {
   var greeted = false
   /// The running trace, if any.
   var trace: TraceSession?
-
-  /// Output beyond this is not queued: a trace stops draining its buffer
-  /// (which then overwrites, counting drops) until the client reads.
-  static let outputLimit = 1 << 20
+  /// When a byte last went either way (monotonic ns): the idle timeout
+  /// counts from here.
+  var lastActivity = monotonic()
 
   init(fd: Int32, peerPID: Int32, peerUID: UInt32, server: ControlServer) {
     self.fd = fd
@@ -31,7 +30,23 @@ final class Connection {
 
   var peer: String { "pid \(peerPID) uid \(peerUID)" }
 
-  func send(_ m: Message) { output += m.frame.bytes }
+  /// True while the replies queued for this connection are under the
+  /// server's output limit: only then are its requests read and handled.
+  var acceptsRequests: Bool {
+    output.count < server.options.outputLimit || server.options._disabledDefences.contains(.outputLimit)
+  }
+
+  /// Queues a message. A message that cannot be encoded (it would not fit
+  /// in a frame: only a bug can build one, replies are split into parts)
+  /// becomes an error reply, audited: never a crash.
+  func send(_ m: Message) {
+    do {
+      output += try m.encoded()
+    } catch {
+      server.audit.write("a \(m.kind) reply to \(peer) could not be encoded (\(error)): sent an error instead")
+      output += (try? Message.error(code: .tooLarge, message: "the reply does not fit in a message: \(error)").encoded()) ?? []
+    }
+  }
 
   /// Writes as much as the socket takes now (it is non-blocking).
   func flush() {
@@ -39,6 +54,7 @@ final class Connection {
       let n = output.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
       if n > 0 {
         output.removeFirst(n)
+        lastActivity = monotonic()
         continue
       }
       if n < 0 && errno == EINTR { continue }
@@ -53,13 +69,16 @@ final class Connection {
 /// them; it loses the oldest events instead, and the count is reported.
 final class TraceSession {
   let ring: RingBufferSink
+  /// What the ring costs, counted against the server's trace memory limit.
+  let bytes: Int
   var handles: [ProbeHandle] = []
   let maxEvents: UInt64
   let endsAt: UInt64?
   var sent: UInt64 = 0
 
-  init(ring: RingBufferSink, maxEvents: UInt64, endsAt: UInt64?) {
+  init(ring: RingBufferSink, bytes: Int, maxEvents: UInt64, endsAt: UInt64?) {
     self.ring = ring
+    self.bytes = bytes
     self.maxEvents = maxEvents
     self.endsAt = endsAt
   }

@@ -17,8 +17,10 @@ final class ControlServer: @unchecked Sendable {
   private let wakeFD: Int32
   private let ownerPID = getpid()
   private let stopping = Atomic<Bool>(false)
-  private var connections: [Int32: Connection] = [:]
+  private(set) var connections: [Int32: Connection] = [:]
   var reverts: [Revert] = []
+  /// When to hand freed trace buffers back to the system (see `tick`).
+  var trimDue: UInt64?
 
   private static let running = Mutex<ControlServer?>(nil)
 
@@ -55,10 +57,10 @@ final class ControlServer: @unchecked Sendable {
     } else {
       dir = try SocketDirectory.prepare(options.directory)
     }
-    SocketDirectory.removeStale(in: dir)
+    let removed = SocketDirectory.removeStale(in: dir, owner: geteuid(), disabled: options._disabledDefences)
     let pid = getpid()
-    guard let start = SocketDirectory.startTime(of: pid) else { throw .socket("cannot read this process's start time from /proc/self/stat") }
-    let name = SocketDirectory.socketName(pid: pid, startTime: start)
+    guard let start = SocketDirectory.ownStartTime else { throw .socket("cannot read this process's start time from /proc/self/stat") }
+    let name = SocketDirectory.socketName(pidNamespace: SocketDirectory.pidNamespace, pid: pid, startTime: start)
     let final = dir + "/" + name
     let temporary = dir + "/." + name + ".tmp"
     guard final.utf8.count < 108 else { throw .socket("socket path too long for a Unix socket (\(final.utf8.count) bytes, at most 107): \(final)") }
@@ -80,7 +82,8 @@ final class ControlServer: @unchecked Sendable {
       unlink(final)
       throw .socket("eventfd: \(String(cString: strerror(-wake)))")
     }
-    let audit = try AuditLog(options.auditLog)
+    let audit = try AuditLog(options.auditLog, escaping: !options._disabledDefences.contains(.auditEscaping))
+    for r in removed { audit.write("removed the stale socket \(dir)/\(r)") }
     return ControlServer(path: final, options: options, audit: audit, listenFD: fd, wakeFD: wake)
   }
 
@@ -135,7 +138,10 @@ final class ControlServer: @unchecked Sendable {
       let order = connections.keys.sorted()
       for fd in order {
         let c = connections[fd]!
-        var ev = Int16(POLLIN)
+        // A client that does not read its replies is not read either
+        // until it does (its requests wait in the kernel's buffer): the
+        // output queued for it stays near `outputLimit`.
+        var ev = c.acceptsRequests ? Int16(POLLIN) : 0
         if !c.output.isEmpty { ev |= Int16(POLLOUT) }
         fds.append(pollfd(fd: fd, events: ev, revents: 0))
       }
@@ -149,8 +155,20 @@ final class ControlServer: @unchecked Sendable {
       for (i, fd) in order.enumerated() {
         guard let c = connections[fd] else { continue }
         let re = fds[i + 2].revents
+        // Closed both ways (or an error): no reply can be delivered, so
+        // whatever is still unread does not matter. (Also keeps a client
+        // that hung up while over the output limit from waking the loop
+        // forever: its input is not polled then, its hangup always is.)
+        if re & Int16(POLLHUP | POLLERR) != 0 && re & Int16(POLLIN) == 0 {
+          drop(c, reason: nil)
+          continue
+        }
         if re & Int16(POLLIN | POLLHUP | POLLERR) != 0 { readFrom(c) }
-        if re & Int16(POLLOUT) != 0, connections[fd] != nil { c.flush() }
+        if re & Int16(POLLOUT) != 0, connections[fd] != nil {
+          c.flush()
+          // Below the limit again: the requests read but not handled yet.
+          if c.acceptsRequests && !c.input.isEmpty { process(c) }
+        }
       }
       tick()
     }
@@ -164,12 +182,14 @@ final class ControlServer: @unchecked Sendable {
     var next = UInt64.max
     for c in connections.values {
       if let d = c.partialDeadline { next = min(next, d) }
+      if let d = idleDeadline(c) { next = min(next, d) }
       if let t = c.trace {
         next = min(next, now + 10_000_000)
         if let end = t.endsAt { next = min(next, end) }
       }
     }
     for r in reverts { if let d = r.due { next = min(next, d) } }
+    if let d = trimDue { next = min(next, d) }
     if next == .max { return -1 }
     return Int32(clamping: (next > now ? next - now : 0) / 1_000_000 + 1)
   }
@@ -205,16 +225,20 @@ final class ControlServer: @unchecked Sendable {
       let c = Connection(fd: fd, peerPID: pid, peerUID: uid, server: self)
       c.partialDeadline = monotonic() + nanoseconds(options.requestTimeout)  // hello within the timeout
       connections[fd] = c
+      if connections.count == options.maxConnections {
+        audit.write("all \(options.maxConnections) connection slots are taken (the last by pid \(pid) uid \(uid))")
+      }
     }
   }
 
   private func readFrom(_ c: Connection) {
     var buf = [UInt8](repeating: 0, count: 16_384)
-    while true {
+    // At most two frames' worth is buffered: the rest waits in the kernel.
+    while c.input.count <= Frame.maxSize * 2 {
       let n = buf.withUnsafeMutableBytes { read(c.fd, $0.baseAddress, $0.count) }
       if n > 0 {
         c.input += buf[0..<n]
-        if c.input.count > Frame.maxSize * 2 { break }
+        c.lastActivity = monotonic()
         continue
       }
       if n == 0 { return drop(c, reason: nil) }
@@ -222,12 +246,22 @@ final class ControlServer: @unchecked Sendable {
       if errno == EAGAIN || errno == EWOULDBLOCK { break }
       return drop(c, reason: nil)
     }
+    process(c)
+  }
+
+  /// Handles the complete requests in `c.input`, one at a time, while
+  /// the connection's queued output is under the limit; the rest stay
+  /// buffered until the client has read its replies.
+  func process(_ c: Connection) {
     do {
-      for m in try Message.decodeAll(from: &c.input) {
-        handle(m, from: c)
+      while c.acceptsRequests, let f = try Frame.extractOne(from: &c.input) {
+        handle(try Message.decode(f), from: c)
         if connections[c.fd] == nil { return }
       }
-      c.partialDeadline = c.input.isEmpty && c.greeted ? nil : (c.partialDeadline ?? monotonic() + nanoseconds(options.requestTimeout))
+      // Only a partial frame left (or hello still awaited): it has until
+      // the request timeout to arrive.
+      let waiting = c.acceptsRequests && (!c.input.isEmpty || !c.greeted)
+      c.partialDeadline = waiting ? (c.partialDeadline ?? monotonic() + nanoseconds(options.requestTimeout)) : nil
     } catch {
       let code: Message.ErrorCode
       switch error {
@@ -250,7 +284,10 @@ final class ControlServer: @unchecked Sendable {
   /// Closes a connection: its trace is detached, its held changes revert.
   func drop(_ c: Connection, reason: String?) {
     guard connections.removeValue(forKey: c.fd) != nil else { return }
-    c.trace?.detachAll()
+    if let t = c.trace {
+      t.detachAll()
+      traceReleased()
+    }
     c.trace = nil
     for r in reverts where r.connection == c.fd { revert(r, why: "the client holding it disconnected") }
     reverts.removeAll { $0.connection == c.fd }
@@ -266,11 +303,36 @@ final class ControlServer: @unchecked Sendable {
         close(c, reason: "timeout")
         continue
       }
+      if let d = idleDeadline(c), now >= d {
+        let idle = options.idleTimeout.map { "\($0.components.seconds) s" } ?? ""
+        audit.write("closed the connection of \(c.peer): idle for \(idle)\(c.output.count >= options.outputLimit ? " with \(c.output.count) bytes of replies unread" : "")")
+        c.send(.error(code: .timeout, message: "idle for \(idle): closing"))
+        close(c, reason: "idle")
+        continue
+      }
       if c.trace != nil { pumpTrace(c, now: now) }
+    }
+    // A trace's ring is freed once the probe lists that held its sink
+    // are retired (a grace period after the detach); malloc_trim then
+    // returns the freed pages, so that the process shrinks back after
+    // traces (glibc keeps freed heap otherwise).
+    if let d = trimDue, now >= d {
+      trimDue = nil
+      jlc_trim_heap()
     }
     let due = reverts.filter { $0.due.map { $0 <= now } ?? false }
     reverts.removeAll { $0.due.map { $0 <= now } ?? false }
     for r in due { revert(r, why: "its ttl ran out") }
+  }
+
+  /// A trace ended: trim the heap a little later (see `tick`).
+  func traceReleased() { trimDue = monotonic() + 2_000_000_000 }
+
+  /// When `c` times out for idleness: a greeted connection that neither
+  /// sent nor took a byte for `idleTimeout`. nil: no timeout.
+  private func idleDeadline(_ c: Connection) -> UInt64? {
+    guard c.greeted, let t = options.idleTimeout else { return nil }
+    return c.lastActivity + nanoseconds(t)
   }
 
   private func shutdown() {

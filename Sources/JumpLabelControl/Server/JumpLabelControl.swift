@@ -30,12 +30,29 @@ public enum JumpLabelControl {
     public var requestTimeout: Duration = .seconds(5)
     /// Refuse every request that would change something.
     public var readOnly = false
+    /// A greeted connection that neither sends nor takes a byte for this
+    /// long is closed (the welcome tells clients, which send `ping` to
+    /// keep a `--hold` lease or a quiet trace open). nil: never.
+    public var idleTimeout: Duration? = .seconds(60)
+    /// Replies queued for one connection beyond this many bytes stop the
+    /// server from reading that connection's requests until it reads its
+    /// replies (a trace stops draining its ring: its oldest events are
+    /// overwritten and counted as dropped).
+    public var outputLimit = 1 << 20
+    /// The memory of all trace buffers of this server together, in bytes:
+    /// a trace gets a smaller buffer than it asked for (said in its
+    /// `traceStartedPart`) or, when not even ``minTraceBufferEvents`` fit,
+    /// a clear error.
+    public var traceMemoryLimit = 64 << 20
     /// Tests only: the socket file's mode (0600 otherwise), to reach the
     /// SO_PEERCRED check from another user.
-    public var _socketMode: mode_t = 0o600
+    @_spi(Testing) public var _socketMode: mode_t = 0o600
     /// Tests only: skip the directory checks (with a world-traversable
     /// directory, for the same purpose).
-    public var _skipDirectoryChecks = false
+    @_spi(Testing) public var _skipDirectoryChecks = false
+    /// Tests only: defences turned off, so that a test can show the attack
+    /// it stops succeeding (its negative control).
+    @_spi(Testing) public var _disabledDefences: Set<ControlDefence> = []
 
     public init() {}
   }
@@ -47,6 +64,15 @@ public enum JumpLabelControl {
   public static func start(_ options: Options = Options()) throws(ControlError) -> String {
     try ControlServer.start(options)
   }
+
+  /// A trace is refused when fewer events than this fit in what is left
+  /// of ``Options/traceMemoryLimit``.
+  public static let minTraceBufferEvents = 256
+  /// The largest trace buffer a client may ask for, in events.
+  public static let maxTraceBufferEvents = 65_536
+  /// Bytes of event payload a trace buffer's slot holds (longer payloads
+  /// are cut and reported as truncated).
+  public static let tracePayloadBytes = 1024
 
   /// The socket's path while the server runs.
   public static var socketPath: String? { ControlServer.current?.path }
@@ -69,4 +95,35 @@ func jl_control_autostart_entry() {
       _ = msg.withCString { write(2, $0, strlen($0)) }
     }
   }
+}
+
+/// Tests only: the defences a test can turn off to show that its attack
+/// succeeds without them (the negative controls of ControlSecurityTests).
+@_spi(Testing) public enum ControlDefence: String, Sendable, Hashable, CaseIterable {
+  /// Server: replies in parts (off: each reply in one message).
+  case replyParts
+  /// Server: refuse names with control characters or over the length bound.
+  case nameCheck
+  /// Server: escape the audit log's lines.
+  case auditEscaping
+  /// Server: stop reading a connection whose replies are not read.
+  case outputLimit
+  /// Server and client: only remove stale sockets of this pid namespace.
+  case namespaceCheck
+  /// Client: check directories, socket owners and the welcome.
+  case peerChecks
+  /// Client: clean up through a directory descriptor opened without
+  /// following a symbolic link.
+  case safeCleanup
+}
+
+/// Tests only: the defences of the client side that are off in this
+/// process (the server takes its own from its options).
+@_spi(Testing) public enum ControlTesting {
+  private static let disabled = Mutex<Set<ControlDefence>>([])
+  public static var disabledDefences: Set<ControlDefence> {
+    get { disabled.withLock { $0 } }
+    set { disabled.withLock { $0 = newValue } }
+  }
+  static func isOn(_ d: ControlDefence) -> Bool { !disabledDefences.contains(d) }
 }

@@ -2,7 +2,7 @@ import Glibc
 import JumpLabel
 import Tracepoints
 
-/// The requests: hello, list, set, trace.
+/// The requests: hello, list, set, trace, ping.
 extension ControlServer {
   func handle(_ m: Message, from c: Connection) {
     guard c.greeted || { if case .hello = m { return true } else { return false } }() else {
@@ -17,8 +17,10 @@ extension ControlServer {
       }
       c.greeted = true
       c.partialDeadline = nil
+      let idle = options.idleTimeout.map { UInt32(clamping: nanoseconds($0) / 1_000_000) } ?? 0
       c.send(.welcome(version: min(hi, Frame.versions.upperBound), pid: UInt32(getpid()),
-                      startTime: SocketDirectory.startTime(of: getpid()) ?? 0, program: programName(), runtimeABI: 2))
+                      startTime: SocketDirectory.ownStartTime ?? 0, pidNamespace: SocketDirectory.pidNamespace,
+                      program: ControlText.cut(programName(), to: 64), runtimeABI: 2, idleTimeoutMillis: max(idle, 1)))
     case .list:
       sendList(to: c)
     case let .set(enable, dryRun, hold, ttl, patterns):
@@ -27,11 +29,11 @@ extension ControlServer {
       startTrace(maxEvents: maxEvents, durationMillis: duration, bufferEvents: buffer, patterns: patterns, for: c)
     case .traceStop:
       if c.trace != nil { endTrace(c, reason: "stopped by the client") }
-    case .welcome, .error, .listPart, .setResult, .traceStarted, .event, .traceEnd:
+    case .ping:
+      c.send(.pong)
+    case .welcome, .error, .listPart, .setResultPart, .traceStartedPart, .event, .traceEnd, .pong:
       c.send(.error(code: .unexpected, message: "\(m.kind) is a server message"))
       close(c, reason: "unexpected message")
-    case .hello:
-      break
     }
     c.flush()
   }
@@ -45,27 +47,48 @@ extension ControlServer {
   private func sendList(to c: Connection) {
     let probes = Dictionary(Tracepoints.list().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
     let entries = StaticKeys.list().map { k in
-      Message.ListEntry(
-        name: k.name, isTracepoint: k.isTracepoint, state: k.state, defaultValue: k.defaultValue, declared: k.declared,
-        count: Int64(k.count), sites: UInt32(clamping: k.sites), fallbackHits: UInt64(clamping: k.fallbackHits),
-        fallbackHitsInOptimizedCode: UInt64(clamping: k.fallbackHitsInOptimizedCode),
-        probes: UInt16(clamping: probes[k.name]?.probes ?? 0), payloadType: probes[k.name]?.payloadType ?? "",
-        problem: k.problem ?? "")
+      // Names declared in code may be longer than a request may name:
+      // cut, and said so (every entry is then at most a few kilobytes).
+      let long = k.name.utf8.count > ControlLimits.maxNameBytes
+      let problem = (long ? "name cut: \(k.name.utf8.count) bytes long" + (k.problem == nil ? "" : "; ") : "") + (k.problem ?? "")
+      return Message.ListEntry(
+        name: ControlText.cut(k.name, to: ControlLimits.maxNameBytes), isTracepoint: k.isTracepoint, state: k.state,
+        defaultValue: k.defaultValue, declared: k.declared, count: Int64(k.count), sites: UInt32(clamping: k.sites),
+        fallbackHits: UInt64(clamping: k.fallbackHits), fallbackHitsInOptimizedCode: UInt64(clamping: k.fallbackHitsInOptimizedCode),
+        probes: UInt16(clamping: probes[k.name]?.probes ?? 0),
+        payloadType: ControlText.cut(probes[k.name]?.payloadType ?? "", to: ControlLimits.maxEntryTextBytes),
+        problem: ControlText.cut(problem, to: ControlLimits.maxEntryTextBytes))
     }
-    // In parts that each fit in a frame.
-    var part: [Message.ListEntry] = []
-    var size = 0
-    for e in entries {
-      let s = 64 + e.name.utf8.count + e.payloadType.utf8.count + e.problem.utf8.count
-      if size + s > Frame.maxBody - 1024 && !part.isEmpty {
-        c.send(.listPart(last: false, entries: part))
-        part.removeAll()
-        size = 0
+    sendInParts(entries, size: \.encodedSize, to: c) { .listPart(last: $0, entries: $1) }
+  }
+
+  /// Sends a reply that can grow as parts of at most
+  /// ``ControlLimits/partBytes`` each (every item is far smaller: names
+  /// and texts are cut before they get here), the last one marked.
+  func sendInParts<T>(_ items: [T], size: (T) -> Int, to c: Connection, part: (Bool, [T]) -> Message) {
+    if options._disabledDefences.contains(.replyParts) { return c.send(part(true, items)) }
+    var chunk: [T] = []
+    var bytes = 0
+    for item in items {
+      let s = size(item)
+      if !chunk.isEmpty && (bytes + s > ControlLimits.partBytes || chunk.count == Int(UInt16.max)) {
+        c.send(part(false, chunk))
+        chunk.removeAll(keepingCapacity: true)
+        bytes = 0
       }
-      part.append(e)
-      size += s
+      chunk.append(item)
+      bytes += s
     }
-    c.send(.listPart(last: true, entries: part))
+    c.send(part(true, chunk))
+  }
+
+  /// The error to send for names that are not valid (control characters,
+  /// too long, empty), or nil. Checked before anything is looked up.
+  private func badNames(_ names: [String], what: String) -> String? {
+    if options._disabledDefences.contains(.nameCheck) { return nil }
+    if names.count > 4096 { return "\(names.count) \(what)s in one request; at most 4096" }
+    for n in names { if let p = ControlText.problem(withName: n, what: what) { return p } }
+    return nil
   }
 
   // MARK: set
@@ -76,15 +99,20 @@ extension ControlServer {
       return c.send(.error(code: .refused, message: "this process's control server is read-only"))
     }
     guard !patterns.isEmpty else { return c.send(.error(code: .malformed, message: "no key named")) }
+    if let bad = badNames(patterns, what: "key name or pattern") {
+      audit.write("refused a change from \(c.peer): \(bad)")
+      return c.send(.error(code: .malformed, message: bad))
+    }
     let known = StaticKeys.list().map(\.name)
     let names = Glob.select(patterns, from: known, allowUnknown: true)
-    guard !names.isEmpty else { return c.send(.error(code: .failed, message: "no key matches \(patterns.joined(separator: " "))")) }
+    guard !names.isEmpty else { return c.send(.error(code: .failed, message: "no key matches \(ControlText.quoted(patterns))")) }
     let changes: [StaticKeyChange]
     do {
       changes = try StaticKeys.set(names: names, enabled: enable, undeclared: true, dryRun: dryRun)
     } catch {
-      audit.write("change by \(c.peer) failed: \(enable ? "enable" : "disable") \(names.joined(separator: " ")): \(error)")
-      return c.send(.error(code: .failed, message: error.description))
+      let message = ControlText.cut(error.description, to: 4 * ControlLimits.quotedBytes)
+      audit.write("change by \(c.peer) failed: \(enable ? "enable" : "disable") \(ControlText.quoted(names)): \(message)")
+      return c.send(.error(code: .failed, message: message))
     }
     if !dryRun {
       let how = (ttl > 0 ? ", ttl \(ttl) ms" : "") + (hold ? ", held by the connection" : "")
@@ -98,7 +126,10 @@ extension ControlServer {
           connection: hold ? c.fd : nil, peer: c.peer))
       }
     }
-    c.send(.setResult(changes.map { Message.Change(name: $0.name, before: $0.before, after: $0.after, declared: $0.declared) }))
+    let reply = changes.map {
+      Message.Change(name: ControlText.cut($0.name, to: ControlLimits.maxNameBytes), before: $0.before, after: $0.after, declared: $0.declared)
+    }
+    sendInParts(reply, size: { $0.name.utf8.count + 5 }, to: c) { .setResultPart(last: $0, changes: $1) }
   }
 
   /// Undoes a change, for the keys still in the state it set (a key
@@ -121,18 +152,31 @@ extension ControlServer {
 
   private func startTrace(maxEvents: UInt32, durationMillis: UInt32, bufferEvents: UInt32, patterns: [String], for c: Connection) {
     guard c.trace == nil else { return c.send(.error(code: .unexpected, message: "a trace is running on this connection already")) }
+    guard !patterns.isEmpty else { return c.send(.error(code: .malformed, message: "no tracepoint named")) }
+    if let bad = badNames(patterns, what: "tracepoint name or pattern") { return c.send(.error(code: .malformed, message: bad)) }
     let known = Tracepoints.list().map(\.name)
     let names = Glob.select(patterns, from: known, allowUnknown: false)
-    guard !names.isEmpty else { return c.send(.error(code: .failed, message: "no tracepoint matches \(patterns.joined(separator: " "))")) }
-    let capacity = Int(bufferEvents == 0 ? 4096 : min(bufferEvents, 65_536))
+    guard !names.isEmpty else { return c.send(.error(code: .failed, message: "no tracepoint matches \(ControlText.quoted(patterns))")) }
+    // The buffer: what was asked (rounded up to a power of two, as the
+    // ring does), halved until it fits in what the other traces leave of
+    // the memory limit.
+    var capacity = 1
+    while capacity < Int(bufferEvents == 0 ? 4096 : min(bufferEvents, UInt32(JumpLabelControl.maxTraceBufferEvents))) { capacity <<= 1 }
+    let inUse = connections.values.reduce(0) { $0 + ($1.trace?.bytes ?? 0) }
+    let left = max(0, options.traceMemoryLimit - inUse)
+    while capacity * Self.traceSlotBytes > left && capacity >= JumpLabelControl.minTraceBufferEvents { capacity >>= 1 }
+    guard capacity >= JumpLabelControl.minTraceBufferEvents else {
+      audit.write("refused a trace by \(c.peer): trace buffers use \(inUse) of \(options.traceMemoryLimit) bytes")
+      return c.send(.error(code: .busy, message: "trace buffers already use \(inUse >> 20) MiB of this process's \(options.traceMemoryLimit >> 20) MiB limit: not even \(JumpLabelControl.minTraceBufferEvents) events fit; try again when a trace ends"))
+    }
     let ring: RingBufferSink
     do {
-      ring = try RingBufferSink(capacity: capacity, payloadCapacity: 1024)
+      ring = try RingBufferSink(capacity: capacity, payloadCapacity: JumpLabelControl.tracePayloadBytes)
     } catch {
       return c.send(.error(code: .failed, message: "\(error)"))
     }
     let session = TraceSession(
-      ring: ring, maxEvents: UInt64(maxEvents),
+      ring: ring, bytes: capacity * Self.traceSlotBytes, maxEvents: UInt64(maxEvents),
       endsAt: durationMillis > 0 ? monotonic() + UInt64(durationMillis) * 1_000_000 : nil)
     for n in names {
       do {
@@ -142,16 +186,17 @@ extension ControlServer {
         return c.send(.error(code: .failed, message: "cannot attach to \(n): \(error)"))
       }
     }
-    audit.write("trace by \(c.peer): \(names.joined(separator: " "))")
+    audit.write("trace by \(c.peer) (buffer of \(capacity) events): \(ControlText.quoted(names))")
     c.trace = session
-    c.send(.traceStarted(names))
+    let shown = names.map { ControlText.cut($0, to: ControlLimits.maxNameBytes) }
+    sendInParts(shown, size: { $0.utf8.count + 2 }, to: c) { .traceStartedPart(last: $0, bufferEvents: UInt32(capacity), names: $1) }
   }
 
   /// Moves buffered events to the connection, within its output limit;
   /// ends the trace at its count or its deadline.
   func pumpTrace(_ c: Connection, now: UInt64) {
     guard let t = c.trace else { return }
-    if c.output.count < Connection.outputLimit {
+    if c.output.count < options.outputLimit {
       for r in t.ring.drain() {
         if t.maxEvents > 0 && t.sent >= t.maxEvents { break }
         c.send(.event(Array(r.jsonLine.utf8)))
@@ -163,6 +208,11 @@ extension ControlServer {
     c.flush()
   }
 
+  /// What one event of a trace buffer costs, counted generously: the
+  /// payload, the record's header and sequence word, rounded up to a
+  /// cache line as ring.c does (1,152 bytes for a 1,024-byte payload).
+  static let traceSlotBytes = (JumpLabelControl.tracePayloadBytes + 128 + 63) & ~63
+
   func endTrace(_ c: Connection, reason: String) {
     guard let t = c.trace else { return }
     t.detachAll()
@@ -172,6 +222,7 @@ extension ControlServer {
       t.sent += 1
     }
     c.trace = nil
+    traceReleased()
     c.send(.traceEnd(events: t.sent, dropped: UInt64(t.ring.dropped), reason: reason))
     c.flush()
   }

@@ -23,9 +23,11 @@ struct TargetOptions: ParsableArguments {
   @Option(help: "Its control socket, if not in the usual directories.")
   var socket: String?
 
+  /// Connects, checking that the socket and the server are the process
+  /// asked for (``ControlClient/connect(pid:socket:)``), also for a
+  /// socket given by hand.
   func connect() throws -> ControlClient {
-    let path = try socket ?? ControlClient.socketPath(forPID: pid)
-    return try ControlClient(path: path)
+    try ControlClient.connect(pid: pid, socket: socket)
   }
 }
 
@@ -48,8 +50,33 @@ struct DurationArgument: ExpressibleByArgument {
 /// Prints to stderr.
 func warn(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 
-/// JSON for output: sorted keys, one line or pretty.
+/// JSON for output: sorted keys, one line or pretty; every control
+/// character escaped (``jsonSafe(_:)``).
 func printJSON(_ value: Any, pretty: Bool = true) throws {
   let data = try JSONSerialization.data(withJSONObject: value, options: pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes])
-  print(String(decoding: data, as: UTF8.self))
+  print(jsonSafe(String(decoding: data, as: UTF8.self)))
+}
+
+/// Text from a process, for the terminal: control characters escaped
+/// (names are data, never markup: nothing the process sends can move the
+/// cursor, change colours or forge a line).
+func safe(_ s: String) -> String { ControlText.escaped(s) }
+
+/// JSON text with every scalar a terminal could act on (C0 but the
+/// newline, DEL, C1, separators, bidirectional controls) written as a
+/// \\u escape: still the same JSON (outside strings JSON holds no such
+/// scalar but the newlines of its layout, which stay), safe to print.
+func jsonSafe(_ json: String) -> String {
+  func escape(_ u: Unicode.Scalar) -> Bool { u != "\n" && ControlText.isForbidden(u) }
+  guard json.unicodeScalars.contains(where: escape) else { return json }
+  var out = String.UnicodeScalarView()
+  for u in json.unicodeScalars {
+    if escape(u) {
+      let h = String(u.value, radix: 16)
+      out.append(contentsOf: ("\\u" + String(repeating: "0", count: 4 - h.count) + h).unicodeScalars)
+    } else {
+      out.append(u)
+    }
+  }
+  return String(out)
 }

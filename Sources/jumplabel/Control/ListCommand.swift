@@ -29,13 +29,13 @@ struct ListCommand: ParsableCommand {
       })
       return
     }
-    print("process \(c.pid) (\(c.program)): \(entries.count) keys and tracepoints")
+    print("process \(c.pid) (\(safe(c.program))): \(entries.count) keys and tracepoints")
     print(pad("NAME", 34) + pad("KIND", 11) + pad("STATE", 6) + pad("COUNT", 6) + pad("SITES", 6) + pad("FALLBACK", 9) + pad("PROBES", 7) + "PROBLEM")
     for e in entries {
       let state = e.state ? "on" : "off"
       let kind = e.isTracepoint ? "tracepoint" : "key"
-      let problem = e.problem.isEmpty ? (e.declared ? "" : "(not declared yet)") : e.problem
-      print(pad(e.name, 34) + pad(kind, 11) + pad(state, 6) + pad("\(e.count)", 6) + pad("\(e.sites)", 6)
+      let problem = e.problem.isEmpty ? (e.declared ? "" : "(not declared yet)") : safe(e.problem)
+      print(pad(safe(e.name), 34) + pad(kind, 11) + pad(state, 6) + pad("\(e.count)", 6) + pad("\(e.sites)", 6)
             + pad("\(e.fallbackHits)", 9) + pad(e.isTracepoint ? "\(e.probes)" : "-", 7) + problem)
     }
   }

@@ -29,7 +29,7 @@ struct SetOptions: ParsableArguments {
     } else {
       for ch in changes {
         let note = ch.declared ? "" : " (not declared by any loaded image yet: remembered)"
-        print("\(ch.name): \(ch.before ? "on" : "off") -> \(ch.after ? "on" : "off")\(dryRun ? " (dry run)" : "")\(note)")
+        print("\(safe(ch.name)): \(ch.before ? "on" : "off") -> \(ch.after ? "on" : "off")\(dryRun ? " (dry run)" : "")\(note)")
       }
       if let ttl { print("reverts in \(ttl.milliseconds) ms") }
     }

@@ -26,8 +26,11 @@ struct TraceCommand: ParsableCommand {
   func run() throws {
     let c = try target.connect()
     Interrupt.install()
-    let attached = try c.startTrace(patterns: names, maxEvents: count ?? 0, durationMillis: duration?.milliseconds ?? 0, bufferEvents: buffer)
-    warn("tracing \(attached.joined(separator: " ")) in process \(c.pid) (\(c.program)); Ctrl-C to stop")
+    let (attached, granted) = try c.startTrace(patterns: names, maxEvents: count ?? 0, durationMillis: duration?.milliseconds ?? 0, bufferEvents: buffer)
+    let shown = attached.prefix(20).map(safe).joined(separator: " ") + (attached.count > 20 ? " (and \(attached.count - 20) more)" : "")
+    warn("tracing \(shown) in process \(c.pid) (\(safe(c.program))); Ctrl-C to stop")
+    if granted < buffer { warn("the process granted a buffer of \(granted) events (asked: \(buffer)): its trace memory is bounded") }
+    let terminal = isatty(1) != 0
     var stopSent = false
     let out = FileHandle.standardOutput
     while true {
@@ -38,9 +41,11 @@ struct TraceCommand: ParsableCommand {
       guard let m = try c.receive(waitingAtMost: 100) else { continue }
       switch m {
       case let .event(line):
-        out.write(Data(line + [0x0A]))
+        // To a terminal, control characters escaped; to a file or a
+        // pipe, the line as the process wrote it.
+        out.write(terminal ? Data((jsonSafe(String(decoding: line, as: UTF8.self)) + "\n").utf8) : Data(line + [0x0A]))
       case let .traceEnd(events, dropped, reason):
-        warn("trace ended (\(reason)): \(events) events, \(dropped) dropped")
+        warn("trace ended (\(safe(reason))): \(events) events, \(dropped) dropped")
         return
       case let .error(_, message):
         throw ControlError.refused(code: 0, message: message)
