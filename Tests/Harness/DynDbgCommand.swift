@@ -3,6 +3,7 @@ import DynDbgCache
 import DynDbgNet
 import Foundation
 import JumpLabel
+import JumpLabelControl
 import TextPoke
 
 /// `jumplabel-harness dyndbg`: debug statements in two modules (DynDbgCache,
@@ -23,6 +24,8 @@ struct DynDbgCommand: ParsableCommand {
   @Option(help: "A query to apply (repeatable, in order).") var query: [String] = []
   @Option(help: "List only the statements these match specs select.") var list = ""
   @Option(help: "A control text command (DebugControlCommand), run after the queries (repeatable).") var command: [String] = []
+  @Flag(help: "Start the control server, print 'dyndbg: pid P socket S', then for each line on stdin report and run the statements (then 'done'); exit at EOF.")
+  var serve = false
 
   func run() throws {
     _ = StaticKeys.list()  // the runtime indexes the loaded images now
@@ -45,6 +48,7 @@ struct DynDbgCommand: ParsableCommand {
         print("query-error \(error)")
       }
     }
+    if serve { return try serveLoop(pluginRun) }
     for c in command {
       do {
         for l in try DebugControlCommand.run(c) { print("reply \(l)") }
@@ -52,6 +56,11 @@ struct DynDbgCommand: ParsableCommand {
         print("reply-error \(error)")
       }
     }
+    try report(pluginRun)
+  }
+
+  /// The `stmt` lines, then one run of every statement.
+  func report(_ pluginRun: (@convention(c) (Int) -> Void)?) throws {
     for e in try DynamicDebug.statements(matching: list) {
       let sites = (try? StaticKeys.sites(named: e.keyName)) ?? []
       let nop = sites.filter { $0.currentBytes == StaticKeySite.nop5 }.count
@@ -64,5 +73,19 @@ struct DynDbgCommand: ParsableCommand {
     DynDbgCache.store(9)
     _ = DynDbgNet.decode(41)
     pluginRun?(5)
+  }
+
+  func serveLoop(_ pluginRun: (@convention(c) (Int) -> Void)?) throws {
+    try JumpLabelControl.start(JumpLabelControl.Options())
+    let deadline = Date().addingTimeInterval(30)
+    while JumpLabelControl.socketPath == nil && Date() < deadline { usleep(10_000) }
+    guard let path = JumpLabelControl.socketPath else { throw ValidationError("no control socket") }
+    print("dyndbg: pid \(getpid()) socket \(path)")
+    fflush(nil)
+    while readLine() != nil {
+      try report(pluginRun)
+      print("done")
+      fflush(nil)
+    }
   }
 }

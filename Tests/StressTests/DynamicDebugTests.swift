@@ -8,6 +8,8 @@ import Testing
 /// of every statement's sites, the batches and syncs of each query, and
 /// what the statements printed on stderr.
 @Suite struct DynamicDebugTests {
+  struct Failure: Error, CustomStringConvertible { let description: String; init(_ d: String) { description = d } }
+
   /// The statements of the fixtures: where they are, and what each prints
   /// when the harness runs it (Tests/DynDbgFixtures, SharedLibraries/DynDbgPlugin).
   static let statements: [(line: String, prints: [String])] = [

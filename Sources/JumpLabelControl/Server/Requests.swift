@@ -31,7 +31,9 @@ extension ControlServer {
       if c.trace != nil { endTrace(c, reason: "stopped by the client") }
     case .ping:
       c.send(.pong)
-    case .welcome, .error, .listPart, .setResultPart, .traceStartedPart, .event, .traceEnd, .pong:
+    case let .debug(command):
+      debugRequest(command, from: c)
+    case .welcome, .error, .listPart, .setResultPart, .traceStartedPart, .event, .traceEnd, .pong, .debugReplyPart:
       c.send(.error(code: .unexpected, message: "\(m.kind) is a server message"))
       close(c, reason: "unexpected message")
     }
