@@ -88,6 +88,9 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-O"])]),
     .target(name: "DynDbgPlugin", dependencies: ["JumpLabel"], path: "Tests/SharedLibraries/DynDbgPlugin",
             swiftSettings: [.unsafeFlags(["-O"])]),
+    // 1,000 statements in one module (Scripts/generate-dyndbg-statements.py).
+    .target(name: "DynDbgMany", dependencies: ["JumpLabel"], path: "Tests/DynDbgFixtures/Many",
+            swiftSettings: [.unsafeFlags(["-O"])]),
     // Shared-library fixtures. Optimised in every configuration, so that
     // their sites are real NOP/JMP sites in debug test runs too.
     .target(name: "PairKeys", dependencies: ["JumpLabel"], path: "Tests/SharedLibraries/PairKeys",
@@ -129,7 +132,7 @@ let package = Package(
     .executableTarget(
       name: "jumplabel-harness",
       dependencies: ["JumpLabel", "TextPoke", "StressWorkload", "CStressWorkload", "CHarness", "JumpLabelFixtures", "JumpLabelControl", "Tracepoints",
-                     "USDTFixtures", "DynDbgCache", "DynDbgNet",
+                     "USDTFixtures", "DynDbgCache", "DynDbgNet", "DynDbgMany",
                      .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Tests/Harness"),
     .testTarget(name: "TextPokeTests", dependencies: ["TextPoke", "JumpLabelFixtures"]),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DynDbgCache
+import DynDbgMany
 import DynDbgNet
 import Foundation
 import JumpLabel
@@ -24,6 +25,8 @@ struct DynDbgCommand: ParsableCommand {
   @Option(help: "A query to apply (repeatable, in order).") var query: [String] = []
   @Option(help: "List only the statements these match specs select.") var list = ""
   @Option(help: "A control text command (DebugControlCommand), run after the queries (repeatable).") var command: [String] = []
+  @Flag(help: "Switch DynDbgMany's 1,000 statements on in one query and report it: 'many matched=M batches=B syncs=S sites=N jmp=J nanoseconds=T'.")
+  var many = false
   @Flag(help: "Start the control server, print 'dyndbg: pid P socket S', then for each line on stdin report and run the statements (then 'done'); exit at EOF.")
   var serve = false
 
@@ -49,6 +52,7 @@ struct DynDbgCommand: ParsableCommand {
       }
     }
     if serve { return try serveLoop(pluginRun) }
+    if many { return try manyStatements() }
     for c in command {
       do {
         for l in try DebugControlCommand.run(c) { print("reply \(l)") }
@@ -61,7 +65,7 @@ struct DynDbgCommand: ParsableCommand {
 
   /// The `stmt` lines, then one run of every statement.
   func report(_ pluginRun: (@convention(c) (Int) -> Void)?) throws {
-    for e in try DynamicDebug.statements(matching: list) {
+    for e in try DynamicDebug.statements(matching: list) where e.statement.module != "DynDbgMany" {
       let sites = (try? StaticKeys.sites(named: e.keyName)) ?? []
       let nop = sites.filter { $0.currentBytes == StaticKeySite.nop5 }.count
       let bytes = sites.isEmpty ? "none" : nop == sites.count ? "nop" : nop == 0 ? "jmp" : "mixed"
@@ -87,5 +91,27 @@ struct DynDbgCommand: ParsableCommand {
       print("done")
       fflush(nil)
     }
+  }
+
+  /// One query that matches DynDbgMany's statements (the duration is
+  /// reported, never asserted), then their bytes.
+  func manyStatements() throws {
+    _ = DynamicDebug.statements()  // indexed before the measurement
+    let before = TextPoke.statistics
+    var t0 = timespec(), t1 = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t0)
+    let r = try DynamicDebug.apply("module DynDbgMany +p")
+    clock_gettime(CLOCK_MONOTONIC, &t1)
+    let after = TextPoke.statistics
+    let ns = (t1.tv_sec - t0.tv_sec) * 1_000_000_000 + (t1.tv_nsec - t0.tv_nsec)
+    var sites = 0, jmp = 0
+    for e in DynamicDebug.statements() where e.statement.module == "DynDbgMany" {
+      for s in try StaticKeys.sites(named: e.keyName) {
+        sites += 1
+        if s.currentBytes == s.expectedBytes(enabled: true) && s.currentBytes != StaticKeySite.nop5 { jmp += 1 }
+      }
+    }
+    print("many matched=\(r.matched) on=\(r.enabled) batches=\(after.batches - before.batches) syncs=\(after.syncs - before.syncs) sites=\(sites) jmp=\(jmp) nanoseconds=\(ns)")
+    DynDbgMany.run(1)
   }
 }

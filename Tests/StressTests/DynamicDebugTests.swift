@@ -192,4 +192,16 @@ import Testing
     ], "\(r.replies)")
     Self.expectOnly([4], r, plugin: false)
   }
+
+  /// A query that matches 1,000 statements switches them all in one batch
+  /// of three syncs, every site a JMP after it, every message printed. The
+  /// duration is reported, not asserted.
+  @Test func aThousandStatementsAreOneBatch() throws {
+    let r = try spawn(StressCommandTests.harness, ["dyndbg", "--many"], timeout: 120)
+    #expect(r.status == 0, "\(r.stderr)")
+    let line = r.stdout.split(separator: "\n").first { $0.hasPrefix("many ") }.map(String.init) ?? ""
+    #expect(line.hasPrefix("many matched=1000 on=1000 batches=1 syncs=3 sites=1000 jmp=1000 nanoseconds="), "\(line)")
+    let printed = Set(r.stderr.split(separator: "\n").map(String.init))
+    #expect((0..<1000).allSatisfy { printed.contains("many \($0) 1") }, "\(printed.count) lines")
+  }
 }
