@@ -25,6 +25,7 @@ let package = Package(
     .library(name: "JumpLabelTestForeignRuntime", type: .dynamic, targets: ["ForeignRuntime"]),
     .library(name: "JumpLabelTestUSDTLib", type: .dynamic, targets: ["USDTLib"]),
     .library(name: "JumpLabelTestDynDbgPlugin", type: .dynamic, targets: ["DynDbgPlugin"]),
+    .library(name: "JumpLabelTestDynDbgMany", type: .dynamic, targets: ["DynDbgMany"]),
   ],
   traits: [
     .trait(name: "Logging", description: "JumpLabelLogging: swift-log call sites and levels on static keys (adds swift-log)."),
@@ -88,7 +89,8 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-O"])]),
     .target(name: "DynDbgPlugin", dependencies: ["JumpLabel"], path: "Tests/SharedLibraries/DynDbgPlugin",
             swiftSettings: [.unsafeFlags(["-O"])]),
-    // 1,000 statements in one module (Scripts/generate-dyndbg-statements.py).
+    // 1,000 statements in a library the harness dlopens for `dyndbg --many`
+    // (Scripts/generate-dyndbg-statements.py).
     .target(name: "DynDbgMany", dependencies: ["JumpLabel"], path: "Tests/DynDbgFixtures/Many",
             swiftSettings: [.unsafeFlags(["-O"])]),
     // Shared-library fixtures. Optimised in every configuration, so that
@@ -132,7 +134,7 @@ let package = Package(
     .executableTarget(
       name: "jumplabel-harness",
       dependencies: ["JumpLabel", "TextPoke", "StressWorkload", "CStressWorkload", "CHarness", "JumpLabelFixtures", "JumpLabelControl", "Tracepoints",
-                     "USDTFixtures", "DynDbgCache", "DynDbgNet", "DynDbgMany",
+                     "USDTFixtures", "DynDbgCache", "DynDbgNet",
                      .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Tests/Harness"),
     .testTarget(name: "TextPokeTests", dependencies: ["TextPoke", "JumpLabelFixtures"]),

@@ -23,6 +23,7 @@ lines = [
     "  public static func run(_ i: Int) {",
 ]
 lines += [f"    debug(\"many {k} \\(i)\")" for k in range(n)]
-lines += ["  }", "}", ""]
+lines += ["  }", "}", "", "/// Runs the statements (for the harness, which dlopens this library).",
+          "@_cdecl(\"jl_test_dyndbg_many_run\")", "public func jlTestDynDbgManyRun(_ i: Int) { DynDbgMany.run(i) }", ""]
 with open(path, "w") as f:
     f.write("\n".join(lines))

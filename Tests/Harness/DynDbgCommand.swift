@@ -1,6 +1,5 @@
 import ArgumentParser
 import DynDbgCache
-import DynDbgMany
 import DynDbgNet
 import Foundation
 import JumpLabel
@@ -34,13 +33,7 @@ struct DynDbgCommand: ParsableCommand {
     _ = StaticKeys.list()  // the runtime indexes the loaded images now
     typealias Run = @convention(c) (Int) -> Void
     var pluginRun: Run?
-    if plugin {
-      let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-      let path = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("libJumpLabelTestDynDbgPlugin.so").path
-      guard let h = dlopen(path, RTLD_NOW | RTLD_LOCAL) else { throw ValidationError("dlopen \(path): \(String(cString: dlerror()))") }
-      guard let f = dlsym(h, "jl_test_dyndbg_plugin_run") else { throw ValidationError("dlsym failed") }
-      pluginRun = unsafeBitCast(f, to: Run.self)
-    }
+    if plugin { pluginRun = try Self.open("libJumpLabelTestDynDbgPlugin.so", "jl_test_dyndbg_plugin_run") }
     for q in query {
       let before = TextPoke.statistics
       do {
@@ -52,7 +45,7 @@ struct DynDbgCommand: ParsableCommand {
       }
     }
     if serve { return try serveLoop(pluginRun) }
-    if many { return try manyStatements() }
+    if many { return try manyStatements(try Self.open("libJumpLabelTestDynDbgMany.so", "jl_test_dyndbg_many_run")) }
     for c in command {
       do {
         for l in try DebugControlCommand.run(c) { print("reply \(l)") }
@@ -65,7 +58,7 @@ struct DynDbgCommand: ParsableCommand {
 
   /// The `stmt` lines, then one run of every statement.
   func report(_ pluginRun: (@convention(c) (Int) -> Void)?) throws {
-    for e in try DynamicDebug.statements(matching: list) where e.statement.module != "DynDbgMany" {
+    for e in try DynamicDebug.statements(matching: list) {
       let sites = (try? StaticKeys.sites(named: e.keyName)) ?? []
       let nop = sites.filter { $0.currentBytes == StaticKeySite.nop5 }.count
       let bytes = sites.isEmpty ? "none" : nop == sites.count ? "nop" : nop == 0 ? "jmp" : "mixed"
@@ -93,9 +86,18 @@ struct DynDbgCommand: ParsableCommand {
     }
   }
 
+  /// dlopens a fixture library next to this program; its function `name`.
+  static func open(_ file: String, _ name: String) throws -> @convention(c) (Int) -> Void {
+    let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+    let path = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent(file).path
+    guard let h = dlopen(path, RTLD_NOW | RTLD_LOCAL) else { throw ValidationError("dlopen \(path): \(String(cString: dlerror()))") }
+    guard let f = dlsym(h, name) else { throw ValidationError("dlsym \(name) failed in \(path)") }
+    return unsafeBitCast(f, to: (@convention(c) (Int) -> Void).self)
+  }
+
   /// One query that matches DynDbgMany's statements (the duration is
   /// reported, never asserted), then their bytes.
-  func manyStatements() throws {
+  func manyStatements(_ run: @convention(c) (Int) -> Void) throws {
     _ = DynamicDebug.statements()  // indexed before the measurement
     let before = TextPoke.statistics
     var t0 = timespec(), t1 = timespec()
@@ -112,6 +114,6 @@ struct DynDbgCommand: ParsableCommand {
       }
     }
     print("many matched=\(r.matched) on=\(r.enabled) batches=\(after.batches - before.batches) syncs=\(after.syncs - before.syncs) sites=\(sites) jmp=\(jmp) nanoseconds=\(ns)")
-    DynDbgMany.run(1)
+    run(1)
   }
 }

@@ -1009,3 +1009,7 @@ public enum DynDbgMany {
     debug("many 999 \(i)")
   }
 }
+
+/// Runs the statements (for the harness, which dlopens this library).
+@_cdecl("jl_test_dyndbg_many_run")
+public func jlTestDynDbgManyRun(_ i: Int) { DynDbgMany.run(i) }
