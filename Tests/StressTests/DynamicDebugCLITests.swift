@@ -102,4 +102,44 @@ import Testing
     let last = t.report()
     DynamicDebugTests.expectOnly([], last.statements)
   }
+
+  /// Polls the listing of `specs` until `want` is in it (a hang guard of
+  /// 60 s, not a timing assertion). True if it came.
+  static func waitForListing(_ pid: String, _ specs: String, contains want: String) throws -> Bool {
+    let deadline = Date().addingTimeInterval(60)
+    while Date() < deadline {
+      if try ctl(["debug", "--pid", pid, "--list", specs]).stdout.contains(want) { return true }
+      usleep(50_000)
+    }
+    return false
+  }
+
+  /// Leases: `--ttl` switches the statements back when the time is up,
+  /// `--hold` when the command exits. Negative control: a statement
+  /// switched without a lease is still on after both went back.
+  @Test func leasesSwitchStatementsBack() throws {
+    let t = try Served()
+    defer { t.stop() }
+    let pid = "\(t.pid)"
+    let plain = try Self.ctl(["debug", "--pid", pid, "module DynDbgPlugin +p"])
+    #expect(plain.stdout == "matched=1 changed=1 on=1 off=0\n", "\(plain.stdout)\(plain.stderr)")
+    let ttl = try Self.ctl(["debug", "--pid", pid, "--ttl", "300ms", "module DynDbgNet +p"])
+    #expect(ttl.stdout == "matched=1 changed=1 on=1 off=0\n", "\(ttl.stdout)\(ttl.stderr)")
+    #expect(try Self.waitForListing(pid, "module DynDbgNet", contains: "=_ \"frame\""), "the ttl never reverted")
+    // --hold: on while the command runs, off once it is gone.
+    let holder = Process()
+    holder.executableURL = URL(fileURLWithPath: StressCommandTests.tool)
+    holder.arguments = ["ctl", "debug", "--pid", pid, "--hold", "func store +p"]
+    holder.standardOutput = FileHandle.nullDevice
+    holder.standardError = FileHandle.nullDevice
+    try holder.run()
+    #expect(try Self.waitForListing(pid, "func store", contains: "store(_:) =p"), "the held query never applied")
+    let held = t.report()
+    DynamicDebugTests.expectOnly([3, 5], held.statements)
+    kill(holder.processIdentifier, SIGTERM)
+    holder.waitUntilExit()
+    #expect(try Self.waitForListing(pid, "func store", contains: "store(_:) =_"), "the hold never reverted")
+    let after = t.report()
+    DynamicDebugTests.expectOnly([5], after.statements)
+  }
 }

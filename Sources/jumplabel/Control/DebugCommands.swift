@@ -23,11 +23,18 @@ struct DebugCommand: ParsableCommand {
   @Flag(help: "Print JSON.")
   var json = false
 
+  @Option(help: "Switch the statements back after this long (30s, 500ms, 2m).")
+  var ttl: DurationArgument?
+
+  @Flag(help: "Switch the statements back when this command exits (Ctrl-C, or killed).")
+  var hold = false
+
   @Argument(help: "The query (or, with --list, match specs).")
   var query: String?
 
   func validate() throws {
     if !list && (query ?? "").isEmpty { throw ValidationError("a query is needed (or --list)") }
+    if list && (ttl != nil || hold) { throw ValidationError("--ttl and --hold go with a query, not --list") }
   }
 
   func run() throws {
@@ -40,7 +47,8 @@ struct DebugCommand: ParsableCommand {
         for l in lines { print(safe(l)) }
       }
     } else {
-      let lines = try c.debug("query " + (query ?? ""))
+      let lease = (ttl.map { "--ttl \($0.milliseconds) " } ?? "") + (hold ? "--hold " : "")
+      let lines = try c.debug("query " + lease + (query ?? ""))
       if json {
         print("{" + (lines.first ?? "").split(separator: " ").map { kv in
           let p = kv.split(separator: "=", maxSplits: 1)
@@ -48,6 +56,23 @@ struct DebugCommand: ParsableCommand {
         }.joined(separator: ",") + "}")
       } else {
         for l in lines { print(safe(l)) }
+      }
+      fflush(nil)
+      if hold { holdUntilInterrupted(c) }
+    }
+  }
+
+  /// Keeps the connection, and with it the lease, until Ctrl-C or SIGTERM
+  /// or until the process goes away.
+  private func holdUntilInterrupted(_ c: ControlClient) {
+    warn("holding: the statements switch back when this command exits (Ctrl-C)")
+    Interrupt.install()
+    while !Interrupt.requested {
+      do {
+        if case .error = try c.receive(waitingAtMost: 200) ?? .list { break }
+      } catch {
+        warn("the process closed the connection: \(error)")
+        break
       }
     }
   }
