@@ -62,6 +62,9 @@ static _Atomic int g_rv_installed;
 static _Atomic long g_tids[TP_RV_MAX];
 static _Atomic uint64_t g_slot[TP_RV_MAX];
 static _Atomic int g_count;
+/// Fault injection (tests only): a parked thread that finished the handler
+/// sleeps this long before it returns (0: never).
+static _Atomic long g_slow_exit_ns;
 
 static uint64_t slot_word(uint32_t gen, unsigned state) { return (uint64_t)gen << 8 | state; }
 
@@ -118,7 +121,18 @@ static void rv_handler(int sig, siginfo_t *info, void *ctx) {
   // fetched after this.
   serialize();
   if (mine >= 0) slot_move(mine, gen, SLOT_INSIDE, SLOT_LEFT);
+  long slow = atomic_load_explicit(&g_slow_exit_ns, memory_order_relaxed);
+  if (slow > 0 && mine >= 0) {
+    // The fault: stay between the end of the handler and the sigreturn,
+    // as a thread preempted right there behind busy threads does.
+    struct timespec ts = { .tv_sec = slow / 1000000000L, .tv_nsec = slow % 1000000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+  }
   errno = saved;
+}
+
+void tp_rendezvous_slow_exit_for_tests(long nanoseconds) {
+  atomic_store_explicit(&g_slow_exit_ns, nanoseconds, memory_order_relaxed);
 }
 
 int tp_rendezvous_install(void) {
@@ -291,6 +305,18 @@ int tp_rendezvous_is_inside(long tid) {
     if (atomic_load(&g_tids[i]) != tid) continue;
     uint64_t w = atomic_load(&g_slot[i]);
     return (uint32_t)(w >> 8) == gen && (w & 0xFF) == SLOT_INSIDE;
+  }
+  return 0;
+}
+
+int tp_rendezvous_answered(long tid) {
+  uint32_t gen = atomic_load(&g_gen);
+  int n = atomic_load(&g_count);
+  for (int i = 0; i < n; i++) {
+    if (atomic_load(&g_tids[i]) != tid) continue;
+    uint64_t w = atomic_load(&g_slot[i]);
+    unsigned state = (unsigned)(w & 0xFF);
+    return (uint32_t)(w >> 8) == gen && (state == SLOT_INSIDE || state == SLOT_LEFT);
   }
   return 0;
 }

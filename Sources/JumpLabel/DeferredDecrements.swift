@@ -23,7 +23,8 @@ final class DeferredDecrements: @unchecked Sendable {
 
   private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
   private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-  private var queue: [(due: UInt64, key: KeyReference)] = []
+  /// Due decrements: anonymous (`holder` nil) or a holder's release.
+  private var queue: [(due: UInt64, key: KeyReference, holder: StaticKeyHolder?)] = []
   private var running = false
   /// Decrements that failed when due (an underflow: more decrements than
   /// increments).
@@ -41,10 +42,12 @@ final class DeferredDecrements: @unchecked Sendable {
   }
 
   /// Queues a decrement of `key` due in `nanoseconds`.
-  func schedule(_ key: KeyReference, after nanoseconds: UInt64) {
+  /// Queues a decrement of `key` due in `nanoseconds`: anonymous, or the
+  /// release of `holder`'s share (performed only if still wanted then).
+  func schedule(_ key: KeyReference, holder: StaticKeyHolder? = nil, after nanoseconds: UInt64) {
     pthread_mutex_lock(mutex)
     defer { pthread_mutex_unlock(mutex) }
-    queue.append((Self.now() &+ nanoseconds, key))
+    queue.append((Self.now() &+ nanoseconds, key, holder))
     queue.sort { $0.due < $1.due }
     if !running {
       running = true
@@ -78,7 +81,8 @@ final class DeferredDecrements: @unchecked Sendable {
       }
       queue.removeFirst()
       pthread_mutex_unlock(mutex)
-      let ok = RuntimeRequest.control(.decrement, first.key).performMarked()
+      let due: RuntimeRequest = first.holder.map { .releaseDue(first.key, $0) } ?? .control(.decrement, first.key)
+      let ok = due.performMarked()
       pthread_mutex_lock(mutex)
       if !ok { failures += 1 }
     }
@@ -103,13 +107,15 @@ extension RuntimeRequest {
 }
 
 extension KeyRegistry {
-  /// A deferred decrement (DeferredDecrements): at once from above 1,
-  /// queued from 1, an underflow error from 0.
+  /// A deferred anonymous decrement (DeferredDecrements): at once from
+  /// above 1, queued from 1, an underflow error when no anonymous
+  /// increment is left (the labelled holds are not its to take).
   func decrementDeferred(_ key: KeyReference, nanoseconds: UInt64) throws(JumpLabelError) {
     let r = try withKey(key) { $0 }
     while true {
       let v = r.count.load(ordering: .acquiring)
-      if v <= 0 { throw .underflow(key: r.name) }
+      // Count, then labelled: the order KeyCounting.decrement explains.
+      if v - r.labelled.load(ordering: .acquiring) <= 0 { throw .underflow(key: r.name) }
       if v == 1 {
         DeferredDecrements.shared.schedule(key, after: nanoseconds)
         return

@@ -13,8 +13,17 @@ public enum JumpLabelError: Error, Sendable, Equatable, CustomStringConvertible 
   case unexpectedSite(key: String, site: CodeLocation, expected: [UInt8], found: [UInt8])
   /// `decrement()` on a key whose count is 0.
   case underflow(key: String)
-  /// `disable()` on a key that was enabled by several `increment()` calls.
-  case heldByIncrements(key: String, count: Int)
+  /// `disable()` of a key that others hold on: code's `increment()`s,
+  /// probes, trace clients, a USDT tracer, leases (`holders`, with the
+  /// number of shares each: 1, or the count of code's increments). Nothing
+  /// changed; a forced disable drops them (StaticKeyHolder).
+  case heldBy(key: String, holders: [StaticKeyHolder: Int])
+  /// A release by a holder that holds no share of the key (and was not
+  /// dropped by a forced disable).
+  case notHeld(key: String, holder: StaticKeyHolder)
+  /// `StaticKeys.forget(names:)` of a name that a loaded image or a use
+  /// declared: only remembered states of undeclared names can be forgotten.
+  case declaredKey(String)
   /// A control call from a thread that is already inside a control call
   /// (a signal handler, or code the patcher runs); it would deadlock.
   case reentrantControl(key: String)
@@ -55,8 +64,12 @@ public enum JumpLabelError: Error, Sendable, Equatable, CustomStringConvertible 
       return "site of static key '\(key)' at \(site): expected [\(hex(expected))], found [\(hex(found))]; the key will not be patched"
     case let .underflow(key):
       return "static key '\(key)' decremented below zero; nothing changed"
-    case let .heldByIncrements(key, count):
-      return "static key '\(key)' has count \(count) from increment(); use decrement(); nothing changed"
+    case let .heldBy(key, holders):
+      return "static key '\(key)' is held on by \(holders.holderList); nothing changed (they release it, or force the disable)"
+    case let .notHeld(key, holder):
+      return "static key '\(key)' is not held by \(holder); nothing changed"
+    case let .declaredKey(name):
+      return "static key '\(name)' is declared by a loaded image or a use, so it cannot be forgotten; nothing changed"
     case let .reentrantControl(key):
       return "control of static key '\(key)' from inside another control call on the same thread (a signal handler?) is refused; nothing changed"
     case let .patch(key, error):

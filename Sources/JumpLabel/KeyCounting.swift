@@ -11,6 +11,11 @@
 /// count > 0 with acquire also sees patched text. On 1 → 0 the count goes to
 /// 0 *before* the patch (as in the kernel), so a concurrent fast-path
 /// increment cannot slip in and be lost while the sites are being disabled.
+///
+/// The count is the labelled holds (`KeyRecord.labelled`, Holders/) plus
+/// the anonymous increments of code. `increment()`/`decrement()` are the
+/// anonymous holder: a decrement may take the count down to the labelled
+/// holds, never below (Holders/KeyHolds.swift).
 extension KeyRegistry {
   func increment(_ r: KeyRecord) throws(JumpLabelError) {
     var v = r.count.load(ordering: .relaxed)
@@ -45,19 +50,55 @@ extension KeyRegistry {
     r.count.store(1, ordering: .releasing)
   }
 
+  /// An anonymous decrement. The fast path reads the count, *then* the
+  /// labelled holds, and only moves the count if one above them remains
+  /// (`v - 1 >= labelled`, and v > 1 so it never crosses 1 → 0).
+  ///
+  /// Why that order cannot take a labelled hold: a hold raises `labelled`
+  /// before it raises the count, and a release lowers the count before it
+  /// lowers `labelled` (both under the lock, with release ordering). So if
+  /// the count we read already includes a hold, the `labelled` we read
+  /// after it (acquire) includes that hold too; and a release we see in the
+  /// count but not yet in `labelled` only makes `labelled` look larger. The
+  /// anonymous part we compute (count - labelled) is therefore never more
+  /// than the true one at the time of the read, and the compare-and-swap
+  /// fails if the count moved since. The one thing this cannot catch is an
+  /// A-B-A on the count (a hold and another anonymous decrement between our
+  /// read and our swap), which needs more anonymous decrements than
+  /// increments: a bug in the caller, reported as `underflow` whenever it
+  /// does not race so.
   func decrement(_ r: KeyRecord) throws(JumpLabelError) {
-    var v = r.count.load(ordering: .relaxed)
-    while v > 1 {
+    var v = r.count.load(ordering: .acquiring)
+    while v > 1 && v - 1 >= r.labelled.load(ordering: .acquiring) {
       let (done, now) = r.count.compareExchange(expected: v, desired: v - 1, ordering: .acquiringAndReleasing)
       if done { return }
       v = now
     }
-    guard try lock.withLockUnlessReentrant({ () throws(JumpLabelError) in try decrementLocked(r) }) != nil else {
+    guard try lock.withLockUnlessReentrant({ () throws(JumpLabelError) in try decrementAnonymousLocked(r) }) != nil else {
       throw .reentrantControl(key: r.name)
     }
   }
 
-  /// Lock held. 1 → 0 patches; 0 is an underflow and changes nothing.
+  /// Lock held: an anonymous decrement. `labelled` cannot change while
+  /// the lock is held, so the check is exact here; only fast-path
+  /// increments and decrements move the count meanwhile.
+  func decrementAnonymousLocked(_ r: KeyRecord) throws(JumpLabelError) {
+    while true {
+      let v = r.count.load(ordering: .acquiring)
+      if v - r.labelled.load(ordering: .acquiring) <= 0 { throw .underflow(key: r.name) }
+      if v > 1 {
+        if r.count.compareExchange(expected: v, desired: v - 1, ordering: .acquiringAndReleasing).exchanged { return }
+        continue
+      }
+      if r.count.compareExchange(expected: 1, desired: 0, ordering: .acquiringAndReleasing).exchanged {
+        try disableSites(r)
+        return
+      }
+    }
+  }
+
+  /// Lock held. 1 → 0 patches; 0 is an underflow and changes nothing. The
+  /// count part of a labelled release (the caller checked the hold).
   ///
   /// Every change is a compare-and-swap, never a plain store: lock-free
   /// fast-path increments (2 → 3, 1 → 2) can still happen while we hold the
@@ -86,26 +127,6 @@ extension KeyRegistry {
     } catch {
       r.count.store(1, ordering: .releasing)
       throw error
-    }
-  }
-
-  /// Lock held. The boolean form: count 0 → 1, anything else unchanged.
-  func enableLocked(_ r: KeyRecord) throws(JumpLabelError) {
-    if r.count.load(ordering: .acquiring) > 0 { return }
-    try incrementLocked(r)
-  }
-
-  /// Lock held. The boolean form: count 1 → 0; a count above 1 belongs to
-  /// `increment()` callers and is refused.
-  func disableLocked(_ r: KeyRecord) throws(JumpLabelError) {
-    while true {
-      let v = r.count.load(ordering: .acquiring)
-      if v == 0 { return }
-      if v > 1 { throw .heldByIncrements(key: r.name, count: v) }
-      if r.count.compareExchange(expected: 1, desired: 0, ordering: .acquiringAndReleasing).exchanged {
-        try disableSites(r)
-        return
-      }
     }
   }
 }

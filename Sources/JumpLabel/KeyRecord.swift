@@ -2,7 +2,9 @@ import Synchronization
 
 /// The run-time state of one key. Records are created once per name and
 /// never freed, so a pointer to one may be cached anywhere, lock-free.
-final class KeyRecord: Sendable {
+final class KeyRecord: @unchecked Sendable {
+  // @unchecked: `book` is guarded by the registry lock; the rest is
+  // immutable or atomic.
   let name: String
   let defaultValue: Bool
   /// Who first mentioned the key, and so set its default: an image's path
@@ -20,11 +22,22 @@ final class KeyRecord: Sendable {
   /// The origin of a key first mentioned by a control call.
   static let controlOrigin = "a control call"
 
+  /// The number of labelled holds (`book.held.count`), readable without
+  /// the lock by the anonymous `decrement()` fast path, which may only take
+  /// the count down to it (Holders/KeyHolds.swift explains the ordering).
+  /// Written under the registry lock only.
+  let labelled: Atomic<Int>
+  /// The labelled holders (registry lock).
+  var book: HolderBook
+
+  /// A declared default of `true` is the `.enabled` holder's share.
   init(name: String, defaultValue: Bool, origin: String) {
     self.name = name
     self.defaultValue = defaultValue
     self.origin = origin
     count = Atomic(defaultValue ? 1 : 0)
+    labelled = Atomic(defaultValue ? 1 : 0)
+    book = HolderBook(held: defaultValue ? [.enabled] : [])
   }
 
   /// The state as a boolean query (the transient -1 counts as enabled).

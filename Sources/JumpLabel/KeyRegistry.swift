@@ -304,10 +304,21 @@ final class KeyRegistry: @unchecked Sendable {
     let r = KeyRecord(name: name, defaultValue: defaultValue, origin: origin)
     // A state set by name before anything declared the key: nobody can
     // have seen this record yet, so a plain store is enough.
-    if let state = pendingStates.removeValue(forKey: name) { r.count.store(state ? 1 : 0, ordering: .releasing) }
-    // A debug statement matched by JUMPLABEL_DYNDBG starts on (its image's
-    // sites are patched in the batch that indexes them).
-    else if let flags = DynamicDebugBoot.flags(forNewKey: name), flags.contains(.print) { r.count.store(1, ordering: .releasing) }
+    // The remembered state is the `.enabled` holder's share.
+    if let state = pendingStates.removeValue(forKey: name) {
+      r.book.held = state ? [.enabled] : []
+      r.labelled.store(state ? 1 : 0, ordering: .releasing)
+      r.count.store(state ? 1 : 0, ordering: .releasing)
+    } else if let flags = DynamicDebugBoot.flags(forNewKey: name) {
+      // A debug statement or logging call site as JUMPLABEL_DYNDBG and the
+      // live levels say (DynamicDebug/): the `.enabled` holder's share, as
+      // a remembered state; its image's sites are patched in the batch
+      // that indexes them.
+      let on = flags.contains(.print)
+      r.book.held = on ? [.enabled] : []
+      r.labelled.store(on ? 1 : 0, ordering: .releasing)
+      r.count.store(on ? 1 : 0, ordering: .releasing)
+    }
     keys[name] = r
     return r
   }
@@ -402,6 +413,7 @@ final class KeyRegistry: @unchecked Sendable {
         name: name, state: state, count: state ? 1 : 0, sites: 0, defaultValue: false, fallbackHits: 0,
         fallbackHitsInOptimizedCode: 0, isTracepoint: false, problem: nil)
       i.declared = false
+      if state { i.holders = [.enabled: 1] }
       return i
     }
     return (raw.map { $0.info } + undeclared).sorted { $0.name < $1.name }
@@ -415,7 +427,8 @@ final class KeyRegistry: @unchecked Sendable {
       sites: sites[r.name]?.siteCount ?? 0, defaultValue: r.defaultValue,
       fallbackHits: r.fallbackHits.load(ordering: .relaxed),
       fallbackHitsInOptimizedCode: r.optimizedFallbackHits.load(ordering: .relaxed),
-      isTracepoint: r.isTracepoint.load(ordering: .relaxed), problem: problems[r.name])
+      isTracepoint: r.isTracepoint.load(ordering: .relaxed), problem: problems[r.name],
+      holders: holdersLocked(r), forcedOff: r.book.forced)
   }
 
   /// A `StaticKeyInfo` whose problem is not described yet.
@@ -424,11 +437,16 @@ final class KeyRegistry: @unchecked Sendable {
     let fallbackHitsInOptimizedCode: Int
     let isTracepoint: Bool
     let problem: JumpLabelError?
+    let holders: [StaticKeyHolder: Int]
+    let forcedOff: String?
     var info: StaticKeyInfo {
-      StaticKeyInfo(
+      var i = StaticKeyInfo(
         name: name, state: state, count: count, sites: sites, defaultValue: defaultValue,
         fallbackHits: fallbackHits, fallbackHitsInOptimizedCode: fallbackHitsInOptimizedCode,
         isTracepoint: isTracepoint, problem: problem?.description)
+      i.holders = holders
+      i.forcedOff = forcedOff
+      return i
     }
   }
 

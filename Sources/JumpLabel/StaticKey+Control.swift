@@ -1,8 +1,9 @@
 import TextPoke
 
 extension StaticKey {
-  /// Enables the key (count 0 → 1); no change if it is enabled already.
-  /// Returns when every site in the process takes the enabled path.
+  /// Enables the key: adds the `.enabled` holder's share (count 0 → 1
+  /// patches); no change if that holder holds it already. Returns when
+  /// every site in the process takes the enabled path.
   ///
   /// Every control call may be made from a signal handler: if the handler
   /// interrupted the runtime on its own thread, the call throws
@@ -13,11 +14,35 @@ extension StaticKey {
     try control(.enable)
   }
 
-  /// Disables the key (count 1 → 0); no change if it is disabled already.
-  /// Throws ``JumpLabelError/heldByIncrements(key:count:)`` if the count is
-  /// above 1. Returns when every site takes the disabled path.
+  /// Disables the key; no change if it is disabled already. Returns when
+  /// every site takes the disabled path.
+  ///
+  /// The rule (the kernel's: a key's count belongs to its holders): this
+  /// boolean form owns only the `.enabled` share. While anybody else holds
+  /// the key (code's `increment()`s, attached probes, `ctl trace`
+  /// clients, a USDT tracer, leases) it throws
+  /// ``JumpLabelError/heldBy(key:holders:)`` naming them and changes
+  /// nothing, so in-process probes are never cut off by accident. To take
+  /// back only your own enable, `StaticKeys.release(name, by: .enabled)`;
+  /// to switch the key off over its holders, ``disable(force:)``.
   public func disable() throws(JumpLabelError) {
     try control(.disable)
+  }
+
+  /// Disables the key whoever holds it: drops every holder's share in one
+  /// batch and records `reason` (say who forced it and why: "disabled by
+  /// pid 4242 (jumplabel ctl --force)"). Attached probes are marked forced
+  /// off (`ProbeHandle.wasForcedOff`) and no longer called; each dropped
+  /// holder's later release is a no-op that returns false
+  /// (``StaticKeys/droppedReason(_:holder:)``); code's increments are gone
+  /// (a later `decrement()` of them is an underflow). Returns the change,
+  /// with what the batch cost.
+  @discardableResult
+  public func disable(force reason: String) throws(JumpLabelError) -> StaticKeyChange? {
+    // A read creates the key's record in the primary if nothing used it
+    // yet, so that the by-name batch below finds it.
+    _ = state
+    return try StaticKeys.set(names: [nameString], enabled: false, force: reason).first
   }
 
   /// `enable()` or `disable()`.
@@ -131,8 +156,12 @@ extension StaticKeys {
 
   /// Sets every key in `names` to `enabled` in one batch: one patch of all
   /// their sites, three syncs, or, if any of them cannot change (a
-  /// problem, a count held by increments), no change at all. Boolean
-  /// semantics per key, as `enable()`/`disable()`.
+  /// problem, other holders: ``JumpLabelError/heldBy(key:holders:)``), no
+  /// change at all. Boolean semantics per key, as `enable()`/`disable()`;
+  /// with `force` (a reason, recorded), a disable drops every holder's
+  /// share instead of refusing, as ``StaticKey/disable(force:)``. Each
+  /// change carries the batch's cost (sites patched, protocol, syncs, its
+  /// duration measured here) if it patched anything.
   ///
   /// A name that no image has declared yet throws `unknownKey`, unless
   /// `undeclared` is true: then the state is remembered, and the key has
@@ -140,8 +169,10 @@ extension StaticKeys {
   /// follow from their first instruction). `dryRun` reports what would
   /// change and changes nothing.
   @discardableResult
-  public static func set(names: [String], enabled: Bool, undeclared: Bool = false, dryRun: Bool = false) throws(JumpLabelError) -> [StaticKeyChange] {
-    guard case let .changes(v) = try ProcessRuntime.perform(.setMany(names: names, enabled: enabled, undeclared: undeclared, dryRun: dryRun)).get() else {
+  public static func set(names: [String], enabled: Bool, undeclared: Bool = false, dryRun: Bool = false,
+                         force: String? = nil) throws(JumpLabelError) -> [StaticKeyChange] {
+    let request = RuntimeRequest.setMany(names: names, enabled: enabled, undeclared: undeclared, dryRun: dryRun, force: force)
+    guard case let .changes(v) = try ProcessRuntime.perform(request).get() else {
       return []
     }
     return v

@@ -24,10 +24,17 @@ public struct StaticKeyInfo: Sendable, Hashable, CustomStringConvertible {
   public var declared: Bool = true
   /// Why this key cannot be toggled, if it cannot.
   public let problem: String?
+  /// Who holds it on, with their shares of ``count`` (StaticKeyHolder):
+  /// `.enabled`, probes, trace clients, the USDT watcher, leases, and
+  /// `.code` for the anonymous increments. Empty when it is off.
+  public var holders: [StaticKeyHolder: Int] = [:]
+  /// The reason given by the last forced disable of this key, if any.
+  public var forcedOff: String?
 
   public var description: String {
     var s = "\(name) = \(state) (count \(count), default \(defaultValue), \(sites) sites, \(fallbackHits) fallback hits"
     s += fallbackHitsInOptimizedCode > 0 ? ", \(fallbackHitsInOptimizedCode) in optimised code)" : ")"
+    if !holders.isEmpty { s += " held by \(holders.holderList)" }
     if !declared { s += " (not declared by any loaded image yet: remembered)" }
     if let problem { s += " PROBLEM: \(problem)" }
     return s

@@ -53,9 +53,10 @@ public struct TextPokeFaults: OptionSet, Sendable {
   /// Every tracer counts as a debugger that stops on SIGTRAP, strace too
   /// (the classification's negative control). Takes effect at once.
   public static let tracersStopOnSigtrap = TextPokeFaults(rawValue: 32)
-  /// Scans are not settled: a thread that only seems to block SIGURG
-  /// (it is still leaving our own handler) counts. Shows the false
-  /// refusals the settling prevents.
+  /// Scans are not settled: a thread that only seems to block SIGURG (it
+  /// is being created or ending, or, with `oldSettleRule`, it is still
+  /// leaving our own handler) counts. Shows the false refusals the
+  /// settling prevents.
   public static let unsettledScans = TextPokeFaults(rawValue: 64)
   /// Valgrind goes unnoticed: the engine patches as on a real CPU, which
   /// valgrind's stale translations make a silent no-op (or a crash).
@@ -76,4 +77,16 @@ public struct TextPokeFaults: OptionSet, Sendable {
   /// handler that runs a site of the batch on the patcher's own thread
   /// then spins on the loop forever (the hang the mask prevents).
   public static let selfLoopKeepsSignals = TextPokeFaults(rawValue: 2048)
+  /// Scans settle as they did before #17: a thread that finished our
+  /// rendezvous handler but has not returned from it yet (preempted
+  /// before its sigreturn) counts as blocking SIGURG, and a thread that
+  /// seems to block nearly everything is waited for 10 ms at most however
+  /// long it waits for a CPU. The negative control of the settle rule
+  /// (Scripts/false-refusal-loop).
+  public static let oldSettleRule = TextPokeFaults(rawValue: 4096)
+  /// Each parked thread sleeps 100 ms after it finished the rendezvous
+  /// handler, before it returns from it (mask still the handler's): the
+  /// window of the false refusal, made to happen at every batch. Takes
+  /// effect at once.
+  public static let slowHandlerExit = TextPokeFaults(rawValue: 8192)
 }

@@ -38,6 +38,11 @@ final class ProbeList: @unchecked Sendable {
     @usableFromInline let type: ObjectIdentifier?
     @usableFromInline let typed: AnyObject?
     @usableFromInline let sink: (any TracepointSink)?
+    /// Whose share of the key this probe is (several probes may share one
+    /// holder: the first holds, the last releases).
+    let holder: StaticKeyHolder
+    /// Set when a forced disable dropped that share.
+    let forced: ForcedOff
   }
 
   /// What to attach.
@@ -99,54 +104,70 @@ final class ProbeList: @unchecked Sendable {
     return codec!
   }
 
-  /// Adds a probe at the end, then increments the key (so the sites are
-  /// enabled with the probe already in place). If the key cannot be
-  /// incremented the probe is removed again and the error thrown.
-  func attach(_ body: Body, key: StaticKey) throws(JumpLabelError) -> ProbeHandle {
-    let id = mutate { probes in
+  /// Adds a probe at the end, then holds the key as `holder` (so the
+  /// sites are enabled with the probe already in place); `holder` nil is
+  /// the probe's own (`.probe`, its id). `key` nil names the key through
+  /// the registry (control tools, which have no type). If the key cannot
+  /// be held the probe is removed again and the error thrown.
+  func attach(_ body: Body, key: StaticKey?, holder: StaticKeyHolder?) throws(JumpLabelError) -> ProbeHandle {
+    let forced = ForcedOff()
+    let (id, who, first) = mutate { probes in
       nextID += 1
+      let who = holder ?? StaticKeyHolder(.probe, id: "\(nextID)")
+      let first = !probes.contains { $0.holder == who }
       switch body {
-      case let .typed(type, box): probes.append(Probe(id: nextID, type: type, typed: box, sink: nil))
-      case let .sink(sink): probes.append(Probe(id: nextID, type: nil, typed: nil, sink: sink))
+      case let .typed(type, box): probes.append(Probe(id: nextID, type: type, typed: box, sink: nil, holder: who, forced: forced))
+      case let .sink(sink): probes.append(Probe(id: nextID, type: nil, typed: nil, sink: sink, holder: who, forced: forced))
       }
-      return nextID
+      return (nextID, who, first)
     }
+    Self.observeForcedDisables()
     do {
-      try key.increment()
+      // A holder holds one share however many of its probes are attached.
+      if first {
+        if let key { try key.hold(by: who) } else { try StaticKeys.hold(name, by: who) }
+      }
     } catch {
-      _ = mutate { probes in probes.removeAll { $0.id == id } }
+      mutate { probes in probes.removeAll { $0.id == id } }
       throw error
     }
-    return ProbeHandle(list: self, id: id, key: .key(key))
+    return ProbeHandle(list: self, id: id, holder: who, forced: forced)
   }
 
-  /// Attaches by name, for control tools that have no type: `increment`
-  /// names the key through the registry (`StaticKeys.increment(named:)`).
-  func attach(sink: any TracepointSink) throws(JumpLabelError) -> ProbeHandle {
-    let id = mutate { probes in
-      nextID += 1
-      probes.append(Probe(id: nextID, type: nil, typed: nil, sink: sink))
-      return nextID
-    }
-    do {
-      try StaticKeys.increment(named: name)
-    } catch {
-      _ = mutate { probes in probes.removeAll { $0.id == id } }
-      throw error
-    }
-    return ProbeHandle(list: self, id: id, key: .named(name))
-  }
-
-  /// Removes probe `id` (if still there), waits for the grace period,
-  /// then decrements the key, deferred. True if it was attached.
-  @discardableResult
-  func detach(_ id: Int) -> Bool {
+  /// Removes probe `id` (if still there) and waits for the grace period.
+  /// Returns whether it was attached and whether it was its holder's last
+  /// probe here (then the caller releases the holder's share).
+  func detach(_ id: Int) -> (attached: Bool, last: Bool) {
     mutate { probes in
-      let before = probes.count
-      probes.removeAll { $0.id == id }
-      return probes.count != before
+      guard let i = probes.firstIndex(where: { $0.id == id }) else { return (false, false) }
+      let who = probes[i].holder
+      probes.remove(at: i)
+      return (true, !probes.contains { $0.holder == who })
     }
   }
+
+  /// A forced disable dropped these holders' shares: their probes are
+  /// marked and removed (the key is off; should it be enabled again, they
+  /// are not called).
+  func forcedOff(_ holders: Set<StaticKeyHolder>, reason: String) {
+    let removed = mutate { probes in
+      let gone = probes.filter { holders.contains($0.holder) }
+      probes.removeAll { holders.contains($0.holder) }
+      return gone
+    }
+    for p in removed { p.forced.set(reason) }
+  }
+
+  /// Registers, once per runtime copy, the observer that marks probes
+  /// forced off when a forced disable drops their holders.
+  private static let observing: Bool = {
+    StaticKeys._observeDroppedHolds { key, holders, reason in
+      ProbeRegistry.shared.existingList(named: key)?.forcedOff(Set(holders), reason: reason)
+    }
+    return true
+  }()
+
+  static func observeForcedDisables() { _ = observing }
 
   /// True if probe `id` is attached.
   func contains(_ id: Int) -> Bool {

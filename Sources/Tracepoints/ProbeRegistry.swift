@@ -67,6 +67,13 @@ final class ProbeRegistry: @unchecked Sendable {
     return l
   }
 
+  /// The list of `name` if one was created.
+  func existingList(named name: String) -> ProbeList? {
+    pthread_mutex_lock(lock)
+    defer { pthread_mutex_unlock(lock) }
+    return byName[name]
+  }
+
   /// Every list created so far.
   var lists: [ProbeList] {
     pthread_mutex_lock(lock)

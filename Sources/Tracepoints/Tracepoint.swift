@@ -57,7 +57,8 @@ public struct Tracepoint<Payload: Encodable & Sendable>: Sendable, CustomStringC
   /// the tracepoint. Throws (and attaches nothing) if the key cannot be
   /// enabled.
   public func attach(_ probe: @escaping @Sendable (Payload) -> Void) throws(JumpLabelError) -> ProbeHandle {
-    try ProbeRegistry.shared.list(for: name).takeUnretainedValue().attach(.typed(ObjectIdentifier(Payload.self), TypedProbe(probe)), key: key)
+    try ProbeRegistry.shared.list(for: name).takeUnretainedValue().attach(
+      .typed(ObjectIdentifier(Payload.self), TypedProbe(probe)), key: key, holder: nil)
   }
 
   /// Attaches a sink (JSON Lines, ring buffer, or your own), which sees
@@ -65,46 +66,10 @@ public struct Tracepoint<Payload: Encodable & Sendable>: Sendable, CustomStringC
   public func attach(_ sink: some TracepointSink) throws(JumpLabelError) -> ProbeHandle {
     let list = ProbeRegistry.shared.list(for: name).takeUnretainedValue()
     list.noteCodec(TypedPayloadCodec<Payload>.shared)
-    return try list.attach(.sink(sink), key: key)
+    return try list.attach(.sink(sink), key: key, holder: nil)
   }
 
   public var description: String { name.description }
-}
-
-/// A probe attached to a tracepoint.
-public final class ProbeHandle: Sendable {
-  /// How the tracepoint's key is named for the decrement.
-  enum KeyName: Sendable {
-    case key(StaticKey)
-    case named(String)
-  }
-
-  let list: ProbeList
-  let id: Int
-  let key: KeyName
-
-  init(list: ProbeList, id: Int, key: KeyName) {
-    self.list = list
-    self.id = id
-    self.key = key
-  }
-
-  /// Removes the probe. When `detach()` returns, no emit calls it any more,
-  /// on any thread, except an emit of the calling thread that is still
-  /// running: the probe detaching itself, or a detach made by a signal
-  /// handler that interrupted an emit. Idempotent. The tracepoint's key is
-  /// then decremented, deferred by ``Tracepoints/detachDelay``.
-  public func detach() {
-    guard list.detach(id) else { return }
-    let delay = Tracepoints.detachDelay
-    switch key {
-    case let .key(k): try? k.decrement(deferredBy: delay)
-    case let .named(n): try? StaticKeys.decrement(named: n, deferredBy: delay)
-    }
-  }
-
-  /// True until the first `detach()`.
-  public var isAttached: Bool { list.contains(id) }
 }
 
 /// The typed closure of a probe, boxed so that the probe list can hold

@@ -45,6 +45,15 @@ public enum Tracepoints {
   /// type (the sink sees erased events). Throws `unknownKey` if no loaded
   /// image has a site of it and nothing attached to it yet.
   public static func attach(_ sink: some TracepointSink, named name: String) throws(JumpLabelError) -> ProbeHandle {
-    try ProbeRegistry.shared.list(named: name).attach(sink: sink)
+    try ProbeRegistry.shared.list(named: name).attach(.sink(sink), key: nil, holder: nil)
+  }
+
+  /// Attaches `sink` as `holder` (say `.trace`, "pid 4242" for a control
+  /// client): the tracepoint's key lists that holder, a disable names it
+  /// when it refuses, and a forced disable marks the handle
+  /// (``ProbeHandle/forcedOffReason``) so the caller can tell its client.
+  /// Several sinks of one holder share one hold.
+  public static func attach(_ sink: some TracepointSink, named name: String, as holder: StaticKeyHolder) throws(JumpLabelError) -> ProbeHandle {
+    try ProbeRegistry.shared.list(named: name).attach(.sink(sink), key: nil, holder: holder)
   }
 }

@@ -48,6 +48,8 @@ extension StaticKey {
   @inlinable public static var fixtureCtlAudit: StaticKey { StaticKey("fixture.ctl.audit") }
   /// Used only by name lookups and the "not a literal" test.
   @inlinable public static var fixtureUnused: StaticKey { StaticKey("fixture.unused") }
+  /// Held and released by the holder tests.
+  @inlinable public static var fixtureHolders: StaticKey { StaticKey("fixture.holders") }
 }
 
 /// Functions whose bodies are sites compiled in this module.
@@ -89,6 +91,8 @@ public enum Fixture {
   @inline(never) public static func signalSite() -> Bool { StaticKey.fixtureSignal.isEnabled }
   /// Site of the USDT test's held key.
   @inline(never) public static func usdtHeldSite() -> Bool { StaticKey.fixtureUSDTHeld.isEnabled }
+  /// Site of the holder tests' key.
+  @inline(never) public static func holdersSite() -> Bool { StaticKey.fixtureHolders.isEnabled }
   /// Site of the verify test's key.
   @inline(never) public static func verifySite() -> Bool { StaticKey.fixtureVerify.isEnabled }
 

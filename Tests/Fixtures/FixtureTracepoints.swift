@@ -20,6 +20,8 @@ extension Tracepoint where Payload == FixtureSample {
   @inlinable public static var fixtureSample: Self { Tracepoint("fixture.trace.sample") }
   /// Only emitted by the detach test.
   @inlinable public static var fixtureDetach: Self { Tracepoint("fixture.trace.detach") }
+  /// Attached to and forced off by the forced-disable test.
+  @inlinable public static var fixtureForced: Self { Tracepoint("fixture.trace.forced") }
   /// Never attached to: its site must stay a NOP.
   @inlinable public static var fixtureQuiet: Self { Tracepoint("fixture.trace.quiet") }
 }
@@ -36,6 +38,8 @@ extension Fixture {
   @inline(never) public static func emitRequest(_ i: Int) {
     Tracepoint.fixtureRequest.emit(FixtureRequest(method: "GET", path: "/item/\(i)", status: 200))
   }
+  /// One emit site of `fixture.trace.forced`.
+  @inline(never) public static func emitForced(_ i: Int) { Tracepoint.fixtureForced.emit(FixtureSample(sequence: i, value: 0)) }
   /// One emit site of `fixture.trace.detach`.
   @inline(never) public static func emitDetach(_ i: Int) { Tracepoint.fixtureDetach.emit(FixtureSample(sequence: i, value: 0)) }
   /// One emit site of `fixture.trace.quiet`, whose payload expression has a

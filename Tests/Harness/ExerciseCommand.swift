@@ -21,6 +21,7 @@ struct ExerciseCommand: ParsableCommand {
     case noMembarrier = "no-membarrier", noProcMem = "no-proc-mem", alwaysPark = "always-park", neverPark = "never-park"
     case tracersStop = "tracers-stop", unsettledScans = "unsettled-scans", ignoreValgrind = "ignore-valgrind"
     case neverSelfLoop = "never-self-loop", freshScans = "fresh-scans", skipSignalSyncCheck = "skip-signal-sync-check"
+    case oldSettleRule = "old-settle-rule", slowHandlerExit = "slow-handler-exit"
   }
 
   @Option var toggles = 2000
@@ -52,6 +53,8 @@ struct ExerciseCommand: ParsableCommand {
       case .neverSelfLoop: f.insert(.neverSelfLoop)
       case .freshScans: f.insert(.freshScans)
       case .skipSignalSyncCheck: f.insert(.skipSignalSyncCheck)
+      case .oldSettleRule: f.insert(.oldSettleRule)
+      case .slowHandlerExit: f.insert(.slowHandlerExit)
       }
     }
     TextPoke._injectFaults(f)

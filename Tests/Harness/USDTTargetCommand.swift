@@ -28,6 +28,8 @@ struct USDTTargetCommand: ParsableCommand {
   @Flag(help: "dlopen the USDT fixture library and emit its tracepoint too; the timeline follows its key.") var library = false
   @Flag(help: "Start the runtime and its watcher, then fork: the child is the target (its pid is printed), the parent waits for it and passes SIGTERM/SIGINT on.")
   var fork = false
+  @Flag(help: "Once the USDT watcher holds the key (a tracer attached) and a few events went out, force the key off, as an operator's `ctl disable --force` does; prints `usdt-target: forced off`.")
+  var forceOffWhenTraced = false
 
   func run() throws {
     var stopSignals = sigset_t()
@@ -50,6 +52,8 @@ struct USDTTargetCommand: ParsableCommand {
     let held = holdProbe ? try Tracepoint.usdtTick.attach { _ in inProcess.add(1, ordering: .relaxed) } : nil
     let stop = Atomic<Bool>(false)
     let lines = Atomic<Int>(0)
+    let forced = Atomic<Bool>(false)
+    let forceOff = forceOffWhenTraced
     let out: UnsafeMutablePointer<FILE>? = timeline.flatMap { fopen($0, "w") }
     nonisolated(unsafe) let file = out
     let periodUs = periodUs
@@ -65,8 +69,19 @@ struct USDTTargetCommand: ParsableCommand {
         }
         return
       }
+      var tracedSince = 0
       while !stop.load(ordering: .relaxed) {
         let info = try? StaticKeys.info(named: key)
+        // Forced 100 ms after the tracer's hold was first seen (some
+        // events reach it first, and the timeline shows the key on).
+        if forceOff && !forced.load(ordering: .relaxed) && info?.holders[.usdt] != nil {
+          let now = monotonicNanoseconds()
+          if tracedSince == 0 { tracedSince = now }
+          if now - tracedSince > 100_000_000,
+             (try? StaticKeys.set(names: [key], enabled: false, force: "disabled by the usdt-target (test)")) != nil {
+            forced.store(true, ordering: .relaxed)
+          }
+        }
         let nop = sites.allSatisfy { $0.currentBytes == StaticKeySite.nop5 }
         let sem = USDT.probePoints().filter { $0.tracepoint == key }.map(\.semaphore).max() ?? 0
         if let file {
@@ -90,6 +105,7 @@ struct USDTTargetCommand: ParsableCommand {
     if let out { fclose(out) }
     held?.detach()
     if holdProbe { print("usdt-target: in-process probe saw \(inProcess.load(ordering: .relaxed)) events") }
+    if forced.load(ordering: .relaxed) { print("usdt-target: forced off") }
     let w = USDT.watcher
     print("usdt-target: watcher running=\(w.running ? 1 : 0) polls=\(w.polls) changes=\(w.changes) failures=\(w.failures) "
           + "probe-points=\(w.probePoints) cpu-ns=\(w.cpuTime.components.seconds * 1_000_000_000 + w.cpuTime.components.attoseconds / 1_000_000_000)")

@@ -55,8 +55,8 @@ import Testing
     #expect(Fixture.falseUnlikely() && Fixture.falseLikely())
     try key.decrement()
     #expect(key.count == 1 && Fixture.falseUnlikely())
-    // disable() refuses to drop increments it does not own.
-    #expect(throws: JumpLabelError.heldByIncrements(key: "fixture.false", count: 2)) {
+    // disable() refuses to drop increments it does not own, and names them.
+    #expect(throws: JumpLabelError.heldBy(key: "fixture.false", holders: [.code: 2])) {
       try key.increment()
       try key.disable()
     }
@@ -67,11 +67,15 @@ import Testing
     // Underflow: an error, and nothing changes.
     #expect(throws: JumpLabelError.underflow(key: "fixture.false")) { try key.decrement() }
     #expect(key.count == 0 && !key.state && !Fixture.falseUnlikely())
-    // A default-true key starts at count 1.
+    // A default-true key starts at count 1: the `.enabled` holder's share,
+    // which code's decrement() may not take; disable() may.
     #expect(StaticKey.fixtureTrue.count == 1)
-    try StaticKey.fixtureTrue.decrement()
+    #expect(StaticKeys.holders(of: "fixture.true") == [.enabled: 1])
+    #expect(throws: JumpLabelError.underflow(key: "fixture.true")) { try StaticKey.fixtureTrue.decrement() }
+    #expect(Fixture.trueLikely() && Fixture.trueUnlikely())
+    try StaticKey.fixtureTrue.disable()
     #expect(!Fixture.trueLikely() && !Fixture.trueUnlikely())
-    try StaticKey.fixtureTrue.increment()
+    try StaticKey.fixtureTrue.enable()
     #expect(Fixture.trueLikely() && Fixture.trueUnlikely())
   }
 

@@ -88,13 +88,13 @@ import Testing
     let t = try Target(env: [:], args: ["--start"])
     defer { t.stop() }
     let names = (0..<1025).map { "plugin.late.\($0)" }
-    let over = try Self.ctl(["enable", "--pid", "\(t.pid)", "--json"] + names)
+    let over = try Self.ctl(["enable", "--pid", "\(t.pid)", "--undeclared", "--json"] + names)
     #expect(over.status != 0 && over.stderr.contains("1024 names that no image declared yet are remembered already"), "\(over.stderr.prefix(400))")
     let before = ControlTests.json(try Self.ctl(["list", "--pid", "\(t.pid)", "--json"]))
     #expect(!before.contains { ($0["name"] as? String)?.hasPrefix("plugin.late.") == true }, "a refused request remembered names")
-    let upTo = try Self.ctl(["enable", "--pid", "\(t.pid)", "--json"] + names.dropLast())
+    let upTo = try Self.ctl(["enable", "--pid", "\(t.pid)", "--undeclared", "--json"] + names.dropLast())
     #expect(upTo.status == 0 && ControlTests.json(upTo).count == 1024, "\(upTo.stderr.prefix(400))")
-    let one = try Self.ctl(["enable", "--pid", "\(t.pid)", "plugin.late.1024"])
+    let one = try Self.ctl(["enable", "--pid", "\(t.pid)", "--undeclared", "plugin.late.1024"])
     #expect(one.status != 0 && one.stderr.contains("(the limit)"), "\(one.stderr)")
     // Names already remembered may still change.
     let again = try Self.ctl(["disable", "--pid", "\(t.pid)", "plugin.late.7", "--json"])

@@ -49,8 +49,9 @@ import Testing
     let rep = r.report
     #expect(r.status == 0, "stdout: \(r.stdout)\nstderr: \(r.stderr)")
     #expect(rep["verdict"] as? String == "PASS")
-    #expect((rep["toggles"] as? Int ?? 0) > 100)
-    #expect((rep["checkedExecutions"] as? Int ?? 0) > 1000)
+    // Events that must happen, whatever the machine's load: no rate.
+    #expect((rep["toggles"] as? Int ?? 0) > 0, "no toggle in the whole run")
+    #expect((rep["checkedExecutions"] as? Int ?? 0) > 0, "no checked execution in the whole run")
     #expect(rep["violations"] as? Int == 0)
     #expect(rep["sitesVerified"] as? Int == 384 && rep["sitesWrong"] as? Int == 0)
     #expect((rep["churnThreadsStarted"] as? Int ?? 0) > 0)

@@ -264,6 +264,33 @@ import Testing
     #expect(final.contains("running=0"), "\(final)")
   }
 
+  /// An operator forces the key off while bpftrace holds it (through the
+  /// watcher). bpftrace stays attached and sees nothing more (the probe
+  /// points are NOPs again); the watcher does not fight the operator (the
+  /// key is never on again while the semaphore stays up), and when the
+  /// tracer leaves, its release is a no-op: no underflow, no failure, the
+  /// count back to 0. The key being on before the force is this test's
+  /// control that the tracer did hold it.
+  @Test(.enabled(if: canTrace, Comment(rawValue: TestRequirements.missing("bpftrace", for: "a forced disable under a tracer (as root)"))))
+  func aForcedDisableUnderBpftraceIsNotFought() throws {
+    let (s, final) = try Self.session(args: ["--force-off-when-traced"]) { pid in
+      try spawn(Self.bpftrace, Self.bpftraceProgram(pid: pid), timeout: 60)
+    }
+    #expect(final.contains("usdt-target: forced off"), "\(final)")
+    #expect(s.during.contains { $0.enabled && !$0.nop }, "the tracer never switched the key on")
+    #expect(!Self.events(s.tracerOutput).isEmpty, "bpftrace saw no event before the force: \(s.tracerOutput.prefix(500))")
+    let all = s.before + s.during + s.after
+    if let on = all.firstIndex(where: \.enabled),
+       let off = all[on...].firstIndex(where: { $0.semaphore > 0 && !$0.enabled && $0.nop }) {
+      #expect(!all[off...].contains { $0.enabled }, "the watcher switched the key on again after the operator forced it off")
+    } else {
+      Issue.record("no sample shows the key forced off while the tracer was attached")
+    }
+    #expect(s.after.last.map { !$0.enabled && $0.nop && $0.semaphore == 0 && $0.count == 0 } ?? false, "\(s.after.last.map { "\($0)" } ?? "no sample after")")
+    #expect(final.contains("failures=0"), "\(final)")
+    #expect(final.contains("disabled by the usdt-target (test)"), "the watcher did not record the forced disable: \(final)")
+  }
+
   @Test(.enabled(if: canTrace, Comment(rawValue: TestRequirements.missing("bpftrace", for: "tracers beside in-process probes (as root)"))))
   func tracerAndInProcessProbeShareTheKey() throws {
     let (s, final) = try Self.session(args: ["--hold-probe"]) { pid in

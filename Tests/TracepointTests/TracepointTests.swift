@@ -104,10 +104,15 @@ import Tracepoints
     Tracepoints._skipGraceWaitForTests = skipGraceWait
     defer { Tracepoints._skipGraceWaitForTests = false }
     let entered = Atomic<Bool>(false)
+    let detachReturned = Atomic<Bool>(false)
     let probeEnd = Atomic<Int>(0)
     let h = try Tracepoint.fixtureDetach.attach { _ in
       entered.store(true, ordering: .sequentiallyConsistent)
-      usleep(20_000)
+      // No timing: the probe stays in its call until detach() has returned
+      // (what the fault allows), or for 200 ms if it cannot return first
+      // (the grace wait holds it), however slow the machine is.
+      let giveUp = Self.now() + 200_000_000
+      while !detachReturned.load(ordering: .sequentiallyConsistent) && Self.now() < giveUp { usleep(200) }
       probeEnd.store(Self.now(), ordering: .sequentiallyConsistent)
     }
     let t = Thread { Fixture.emitDetach(1) }
@@ -115,6 +120,7 @@ import Tracepoints
     while !entered.load(ordering: .sequentiallyConsistent) { usleep(100) }
     h.detach()
     let returned = Self.now()
+    detachReturned.store(true, ordering: .sequentiallyConsistent)
     while !t.isFinished { usleep(1000) }
     let end = probeEnd.load(ordering: .sequentiallyConsistent)
     if skipGraceWait {
@@ -203,5 +209,48 @@ import Tracepoints
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+  }
+}
+
+/// A probe's share of its tracepoint's key.
+@Suite(.serialized) struct ProbeHolderTests {
+  /// A probe's attach holds the key as `.probe`; disable() refuses while it
+  /// is attached (the negative control: the probe keeps being called), a
+  /// forced disable marks its handle forced off with the reason and it is
+  /// never called again, even after the key is enabled again.
+  @Test func aForcedDisableMarksTheProbeForcedOff() throws {
+    let calls = Mutex(0)
+    let h = try Tracepoint.fixtureForced.attach { _ in calls.withLock { $0 += 1 } }
+    let name = "fixture.trace.forced"
+    #expect(StaticKeys.holders(of: name) == [h.holder: 1] && h.holder.kind == .probe)
+    Fixture.emitForced(1)
+    #expect(throws: JumpLabelError.heldBy(key: name, holders: [h.holder: 1])) { try Tracepoint.fixtureForced.key.disable() }
+    Fixture.emitForced(2)
+    #expect(calls.withLock { $0 } == 2 && !h.wasForcedOff && h.isAttached)
+    try Tracepoint.fixtureForced.key.disable(force: "disabled by pid 9 (test)")
+    #expect(h.wasForcedOff && h.forcedOffReason == "disabled by pid 9 (test)" && !h.isAttached)
+    Fixture.emitForced(3)
+    try Tracepoint.fixtureForced.key.enable()
+    Fixture.emitForced(4)
+    #expect(calls.withLock { $0 } == 2, "a forced-off probe was called")
+    h.detach()  // a no-op: nothing to release
+    #expect(StaticKeys.holders(of: name) == [.enabled: 1])
+    try Tracepoint.fixtureForced.key.disable()
+  }
+
+  /// Sinks attached as a holder (a control client) share one hold, which
+  /// the last detach releases; a forced disable tells every handle.
+  @Test func sinksAttachedAsAHolderShareOneHold() throws {
+    let client = StaticKeyHolder(.trace, id: "pid 77")
+    Fixture.emitRequest(0)  // declares the key in a debug build (no site table)
+    let a = try Tracepoints.attach(try RingBufferSink(capacity: 8), named: "fixture.trace.request", as: client)
+    let b = try Tracepoints.attach(try RingBufferSink(capacity: 8), named: "fixture.trace.request", as: client)
+    #expect(StaticKeys.holders(of: "fixture.trace.request") == [client: 1])
+    a.detach()
+    #expect(StaticKeys.holders(of: "fixture.trace.request") == [client: 1], "the first of two detaches released the shared hold")
+    try StaticKeys.set(names: ["fixture.trace.request"], enabled: false, force: "disabled by pid 5 (jumplabel ctl --force)")
+    #expect(b.forcedOffReason == "disabled by pid 5 (jumplabel ctl --force)" && !a.wasForcedOff)
+    b.detach()
+    #expect(StaticKeys.holders(of: "fixture.trace.request").isEmpty)
   }
 }

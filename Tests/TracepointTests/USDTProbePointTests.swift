@@ -54,21 +54,29 @@ import USDTFixtures
     #expect(w.failures == 0)
   }
 
-  /// An operator disables a key while a USDT tracer holds it (1 -> 0). When
-  /// the tracer leaves, the watcher's decrement finds nothing to take: that
-  /// must count as done, or the watcher retries forever and never switches
-  /// the key on for the next tracer (it did: an underflow every second).
+  /// An operator disables a key while a USDT tracer holds it. A plain
+  /// disable refuses and names the tracer (the refusal is this test's
+  /// negative control: nothing changes). A forced one drops the watcher's
+  /// hold; when the tracer leaves, the watcher's release finds nothing to
+  /// take: that must count as done, or the watcher retries forever and
+  /// never switches the key on for the next tracer (it did: an underflow
+  /// every second). It must not switch the key on again by itself either.
   @Test func anOperatorsDisableDoesNotWedgeTheWatcher() throws {
     let key = StaticKey.fixtureUSDTHeld
     _ = Fixture.usdtHeldSite()
     #expect(USDT.tracerChanged("fixture.usdt-held", traced: true))
     #expect(key.state)
-    try key.disable()  // the operator
+    #expect(StaticKeys.holders(of: "fixture.usdt-held") == [.usdt: 1])
+    #expect(throws: JumpLabelError.heldBy(key: "fixture.usdt-held", holders: [.usdt: 1])) { try key.disable() }
+    #expect(key.state && Fixture.usdtHeldSite(), "a refused disable changed the key")
+    try key.disable(force: "disabled by the test (operator)")  // the operator
     #expect(!key.state && !Fixture.usdtHeldSite())
+    #expect(StaticKeys.droppedReason("fixture.usdt-held", holder: .usdt) == "disabled by the test (operator)")
     #expect(USDT.tracerChanged("fixture.usdt-held", traced: false), "the tracer's leaving was refused")
+    #expect(!key.state && StaticKeys.holders(of: "fixture.usdt-held").isEmpty, "the leaving tracer moved the count")
     // The next tracer switches it on again.
     #expect(USDT.tracerChanged("fixture.usdt-held", traced: true))
     #expect(key.state && Fixture.usdtHeldSite())
-    try key.disable()
+    try key.disable(force: "test cleanup")
   }
 }

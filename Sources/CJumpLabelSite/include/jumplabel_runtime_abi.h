@@ -31,7 +31,7 @@
 /// "JLRUNTIM"; changes never.
 #define JL_RUNTIME_MAGIC 0x4d49544e55524c4aull
 /// Bumped on any change to `jl_runtime` or to the request encoding.
-#define JL_RUNTIME_ABI 3u  // 3: the debugEmit request (dynamic debug)
+#define JL_RUNTIME_ABI 3u  // 3: holders (hold, release, forced disable, forget, batch cost); the debugEmit request (dynamic debug)
 /// ELF note type of a runtime note ("JR").
 #define JL_RUNTIME_NOTE_TYPE 0x4a52u
 /// ELF note type of a site-table note ("JL").

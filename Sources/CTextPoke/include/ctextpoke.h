@@ -107,6 +107,17 @@ void tp_rendezvous_end(void);
 /// signal mask is the handler's, which blocks SIGURG, until it returns.
 int tp_rendezvous_is_inside(long tid);
 
+/// 1 if thread `tid` answered the last rendezvous: it is inside the
+/// handler, or it finished it and may still be a sigreturn away from its
+/// code, with the handler's mask (SIGURG blocked) until the kernel
+/// restores its own. A thread preempted right there can stay so for a
+/// whole time slice or more.
+int tp_rendezvous_answered(long tid);
+
+/// Tests only: each parked thread, after it finished the handler, sleeps
+/// `nanoseconds` before it returns from it (0: not).
+void tp_rendezvous_slow_exit_for_tests(long nanoseconds);
+
 /// pwrite(2) of each write through `fd` (/proc/self/mem). 0 or errno.
 /// No allocation: usable while other threads are parked.
 int tp_rendezvous_pwrite_all(int fd, const tp_write *writes, size_t n);

@@ -41,12 +41,14 @@ extension JumpLabelError {
       w.u8(1); w.string(key); w.bool(declared); w.bool(recorded); w.string(declaredAt); w.string(recordedAt)
     case let .unexpectedSite(key, site, expected, found): w.u8(2); w.string(key); w.uint(site.address); w.byteArray(expected); w.byteArray(found)
     case let .underflow(key): w.u8(3); w.string(key)
-    case let .heldByIncrements(key, count): w.u8(4); w.string(key); w.int(count)
+    case let .heldBy(key, holders): w.u8(4); w.string(key); w.holders(holders)
     case let .reentrantControl(key): w.u8(5); w.string(key)
     case let .patch(key, error): w.u8(6); w.string(key); error.encode(&w)
     case let .foreignRuntime(image, abi): w.u8(7); w.string(image); w.int(Int(abi))
     case let .fallbackInOptimizedCode(key, hits, image): w.u8(8); w.string(key); w.int(hits); w.string(image)
-    case let .tooManyUndeclared(key, limit): w.u8(9); w.string(key); w.int(limit)
+    case let .notHeld(key, holder): w.u8(9); w.string(key); w.holder(holder)
+    case let .declaredKey(name): w.u8(10); w.string(name)
+    case let .tooManyUndeclared(key, limit): w.u8(11); w.string(key); w.int(limit)
     }
   }
 
@@ -56,13 +58,43 @@ extension JumpLabelError {
     case 1: return .conflictingDefaults(key: r.string(), declared: r.bool(), recorded: r.bool(), declaredAt: r.string(), recordedAt: r.string())
     case 2: return .unexpectedSite(key: r.string(), site: CodeLocation(r.uint()), expected: r.byteArray(), found: r.byteArray())
     case 3: return .underflow(key: r.string())
-    case 4: return .heldByIncrements(key: r.string(), count: r.int())
+    case 4: return .heldBy(key: r.string(), holders: r.holders())
     case 5: return .reentrantControl(key: r.string())
     case 6: return .patch(key: r.string(), TextPokeError.decode(&r))
     case 7: return .foreignRuntime(image: r.string(), abi: UInt32(truncatingIfNeeded: r.int()))
-    case 9: return .tooManyUndeclared(key: r.string(), limit: r.int())
-    default: return .fallbackInOptimizedCode(key: r.string(), hits: r.int(), image: r.string())
+    case 8: return .fallbackInOptimizedCode(key: r.string(), hits: r.int(), image: r.string())
+    case 9: return .notHeld(key: r.string(), holder: r.holder())
+    case 11: return .tooManyUndeclared(key: r.string(), limit: r.int())
+    default: return .declaredKey(r.string())
     }
+  }
+}
+
+extension WireWriter {
+  mutating func holder(_ h: StaticKeyHolder) { string(h.kind.rawValue); string(h.id) }
+  mutating func holders(_ v: [StaticKeyHolder: Int]) {
+    int(v.count)
+    for (h, n) in v.sorted(by: { $0.key < $1.key }) { holder(h); int(n) }
+  }
+  mutating func cost(_ c: StaticKeyBatchCost?) {
+    bool(c != nil)
+    if let c { int(c.sitesPatched); string(c.protocol); int(c.syncs); u64(c.nanoseconds) }
+  }
+}
+
+extension WireReader {
+  mutating func holder() -> StaticKeyHolder {
+    let kind = StaticKeyHolder.Kind(rawValue: string()) ?? .code
+    return StaticKeyHolder(kind, id: string())
+  }
+  mutating func holders() -> [StaticKeyHolder: Int] {
+    var out: [StaticKeyHolder: Int] = [:]
+    for _ in 0..<Swift.max(0, int()) { let h = holder(); out[h] = int() }
+    return out
+  }
+  mutating func cost() -> StaticKeyBatchCost? {
+    guard bool() else { return nil }
+    return StaticKeyBatchCost(sitesPatched: int(), protocol: string(), syncs: int(), nanoseconds: u64())
   }
 }
 
@@ -70,6 +102,7 @@ extension StaticKeyInfo {
   func encode(_ w: inout WireWriter) {
     w.string(name); w.bool(state); w.int(count); w.int(sites); w.bool(defaultValue); w.int(fallbackHits)
     w.int(fallbackHitsInOptimizedCode); w.bool(isTracepoint); w.bool(declared); w.optionalString(problem)
+    w.holders(holders); w.optionalString(forcedOff)
   }
 
   static func decode(_ r: inout WireReader) -> StaticKeyInfo {
@@ -79,6 +112,8 @@ extension StaticKeyInfo {
       name: name, state: state, count: count, sites: sites, defaultValue: dflt, fallbackHits: hits,
       fallbackHitsInOptimizedCode: optimized, isTracepoint: tracepoint, problem: r.optionalString())
     i.declared = declared
+    i.holders = r.holders()
+    i.forcedOff = r.optionalString()
     return i
   }
 }

@@ -251,6 +251,59 @@ public final class ControlClient {
     return parts.items
   }
 
+  /// `list` with each entry's holders and forced-off reason (#17).
+  public func listWithHolders() throws(ControlError) -> [Message.ListEntry] {
+    try send(.listEx)
+    var all: [Message.ListEntry] = []
+    while true {
+      switch try receive() {
+      case let .listExPart(last, entries):
+        all += entries
+        if last { return all }
+      case let .error(code, message): throw .refused(code: code.rawValue, message: message)
+      default: throw .protocolError(.malformed("expected a list part"))
+      }
+    }
+  }
+
+  /// `set` with options (#17): `force` drops the other holders of keys
+  /// being disabled instead of refusing; `undeclared` remembers names no
+  /// image declares (else they are refused, with suggestions). Returns
+  /// the changes and what the batch cost in the process (nil: nothing
+  /// was patched).
+  public func set(enable: Bool, patterns: [String], dryRun: Bool = false, hold: Bool = false, ttlMillis: UInt32 = 0,
+                  force: Bool, undeclared: Bool) throws(ControlError) -> (changes: [Message.Change], cost: Message.BatchCost?) {
+    try Self.check(patterns, what: "key name or pattern")
+    try send(.setEx(enable: enable, dryRun: dryRun, hold: hold, ttlMillis: ttlMillis, force: force, undeclared: undeclared, patterns: patterns))
+    var all: [Message.Change] = []
+    while true {
+      switch try receive() {
+      case let .setReportPart(last, cost, changes):
+        all += changes
+        if last { return (all, cost) }
+      case let .error(code, message): throw .refused(code: code.rawValue, message: message)
+      default: throw .protocolError(.malformed("expected a set report"))
+      }
+    }
+  }
+
+  /// Forgets the remembered states of these undeclared names; returns
+  /// those it dropped.
+  public func forget(_ names: [String]) throws(ControlError) -> [String] {
+    try Self.check(names, what: "key name")
+    try send(.forget(names: names))
+    var all: [String] = []
+    while true {
+      switch try receive() {
+      case let .forgottenPart(last, names):
+        all += names
+        if last { return all }
+      case let .error(code, message): throw .refused(code: code.rawValue, message: message)
+      default: throw .protocolError(.malformed("expected forgotten names"))
+      }
+    }
+  }
+
   /// A dynamic-debug or live-log-level command (`query QUERY`, `list
   /// [SPECS]`, `list-json [SPECS]`, `log module|label NAME LEVEL`, `log
   /// default LEVEL`, `log show`): the reply's lines.

@@ -310,7 +310,7 @@ final class ControlServer: @unchecked Sendable {
         close(c, reason: "idle")
         continue
       }
-      if c.trace != nil { pumpTrace(c, now: now) }
+      if c.trace != nil && !endIfForcedOff(c) { pumpTrace(c, now: now) }
     }
     // A trace's ring is freed once the probe lists that held its sink
     // are retired (a grace period after the detach); malloc_trim then

@@ -23,8 +23,15 @@ extension ControlServer {
                       program: ControlText.cut(programName(), to: 64), runtimeABI: 2, idleTimeoutMillis: max(idle, 1)))
     case .list:
       sendList(to: c)
+    case .listEx:
+      sendList(to: c, extended: true)
     case let .set(enable, dryRun, hold, ttl, patterns):
       set(enable: enable, dryRun: dryRun, hold: hold, ttl: ttl, patterns: patterns, from: c)
+    case let .setEx(enable, dryRun, hold, ttl, force, undeclared, patterns):
+      set(enable: enable, dryRun: dryRun, hold: hold, ttl: ttl, patterns: patterns, from: c,
+          extended: (force: force, undeclared: undeclared))
+    case let .forget(names):
+      forget(names, from: c)
     case let .trace(maxEvents, duration, buffer, patterns):
       startTrace(maxEvents: maxEvents, durationMillis: duration, bufferEvents: buffer, patterns: patterns, for: c)
     case .traceStop:
@@ -33,7 +40,8 @@ extension ControlServer {
       c.send(.pong)
     case let .debug(command):
       debugRequest(command, from: c)
-    case .welcome, .error, .listPart, .setResultPart, .traceStartedPart, .event, .traceEnd, .pong, .debugReplyPart:
+    case .welcome, .error, .listPart, .setResultPart, .traceStartedPart, .event, .traceEnd, .pong,
+         .listExPart, .setReportPart, .forgottenPart, .debugReplyPart:
       c.send(.error(code: .unexpected, message: "\(m.kind) is a server message"))
       close(c, reason: "unexpected message")
     }
@@ -46,21 +54,27 @@ extension ControlServer {
 
   // MARK: list
 
-  private func sendList(to c: Connection) {
+  private func sendList(to c: Connection, extended: Bool = false) {
     let probes = Dictionary(Tracepoints.list().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
     let entries = StaticKeys.list().map { k in
       // Names declared in code may be longer than a request may name:
       // cut, and said so (every entry is then at most a few kilobytes).
       let long = k.name.utf8.count > ControlLimits.maxNameBytes
       let problem = (long ? "name cut: \(k.name.utf8.count) bytes long" + (k.problem == nil ? "" : "; ") : "") + (k.problem ?? "")
-      return Message.ListEntry(
+      var e = Message.ListEntry(
         name: ControlText.cut(k.name, to: ControlLimits.maxNameBytes), isTracepoint: k.isTracepoint, state: k.state,
         defaultValue: k.defaultValue, declared: k.declared, count: Int64(k.count), sites: UInt32(clamping: k.sites),
         fallbackHits: UInt64(clamping: k.fallbackHits), fallbackHitsInOptimizedCode: UInt64(clamping: k.fallbackHitsInOptimizedCode),
         probes: UInt16(clamping: probes[k.name]?.probes ?? 0),
         payloadType: ControlText.cut(probes[k.name]?.payloadType ?? "", to: ControlLimits.maxEntryTextBytes),
         problem: ControlText.cut(problem, to: ControlLimits.maxEntryTextBytes))
+      if extended {
+        e.holders = ControlText.cut(k.holders.holderList, to: ControlLimits.maxEntryTextBytes)
+        e.forcedOff = ControlText.cut(k.forcedOff ?? "", to: ControlLimits.maxEntryTextBytes)
+      }
+      return e
     }
+    if extended { return sendInParts(entries, size: \.extendedSize, to: c) { .listExPart(last: $0, entries: $1) } }
     sendInParts(entries, size: \.encodedSize, to: c) { .listPart(last: $0, entries: $1) }
   }
 
@@ -95,7 +109,11 @@ extension ControlServer {
 
   // MARK: set
 
-  private func set(enable: Bool, dryRun: Bool, hold: Bool, ttl: UInt32, patterns: [String], from c: Connection) {
+  /// `set`, or `setEx` when `extended` is given (#17): a forced disable,
+  /// names no image declares refused with suggestions unless
+  /// `undeclared`, and the batch's cost in the reply.
+  private func set(enable: Bool, dryRun: Bool, hold: Bool, ttl: UInt32, patterns: [String], from c: Connection,
+                   extended: (force: Bool, undeclared: Bool)? = nil) {
     if options.readOnly && !dryRun {
       audit.write("refused a change from \(c.peer): the control server is read-only")
       return c.send(.error(code: .refused, message: "this process's control server is read-only"))
@@ -105,19 +123,33 @@ extension ControlServer {
       audit.write("refused a change from \(c.peer): \(bad)")
       return c.send(.error(code: .malformed, message: bad))
     }
-    let known = StaticKeys.list().map(\.name)
+    let keys = StaticKeys.list()
+    let known = keys.map(\.name)
     let names = Glob.select(patterns, from: known, allowUnknown: true)
+    // A name remembered already (set with --undeclared before) may change
+    // again without the flag; only a new undeclared name needs it.
+    let remembered = Set(keys.filter { !$0.declared }.map(\.name))
+    let declaredNames = Set(keys.filter(\.declared).map(\.name))
+    let onlyRemembered = names.allSatisfy { declaredNames.contains($0) || remembered.contains($0) }
     guard !names.isEmpty else { return c.send(.error(code: .failed, message: "no key matches \(ControlText.quoted(patterns))")) }
     let changes: [StaticKeyChange]
+    // Who forced it, for the holders it drops (a trace client ends with it).
+    let force = extended?.force == true && !enable ? "disabled by pid \(c.peerPID) (jumplabel ctl --force)" : nil
     do {
-      changes = try StaticKeys.set(names: names, enabled: enable, undeclared: true, dryRun: dryRun)
+      changes = try StaticKeys.set(names: names, enabled: enable, undeclared: extended.map { $0.undeclared || onlyRemembered } ?? true,
+                                   dryRun: dryRun, force: force)
     } catch {
-      let message = ControlText.cut(error.description, to: 4 * ControlLimits.quotedBytes)
+      var message = ControlText.cut(error.description, to: 4 * ControlLimits.quotedBytes)
+      if case let .unknownKey(name) = error {
+        message = ControlText.cut(Self.undeclaredMessage(name), to: 4 * ControlLimits.quotedBytes)
+      } else if case .heldBy = error, extended != nil {
+        message += " (`jumplabel ctl disable --force` drops their holds; a trace client is told)"
+      }
       audit.write("change by \(c.peer) failed: \(enable ? "enable" : "disable") \(ControlText.quoted(names)): \(message)")
       return c.send(.error(code: .failed, message: message))
     }
     if !dryRun {
-      let how = (ttl > 0 ? ", ttl \(ttl) ms" : "") + (hold ? ", held by the connection" : "")
+      let how = (ttl > 0 ? ", ttl \(ttl) ms" : "") + (hold ? ", held by the connection" : "") + (force != nil ? ", forced" : "")
       for ch in changes {
         audit.write("change by \(c.peer): \(ch.name) \(ch.before) -> \(ch.after) (\(enable ? "enable" : "disable")\(ch.declared ? "" : ", not declared yet")\(how))")
       }
@@ -131,7 +163,41 @@ extension ControlServer {
     let reply = changes.map {
       Message.Change(name: ControlText.cut($0.name, to: ControlLimits.maxNameBytes), before: $0.before, after: $0.after, declared: $0.declared)
     }
-    sendInParts(reply, size: { $0.name.utf8.count + 5 }, to: c) { .setResultPart(last: $0, changes: $1) }
+    guard extended != nil else {
+      return sendInParts(reply, size: { $0.name.utf8.count + 5 }, to: c) { .setResultPart(last: $0, changes: $1) }
+    }
+    let cost = changes.lazy.compactMap(\.cost).first.map {
+      Message.BatchCost(sitesPatched: UInt32(clamping: $0.sitesPatched), patchProtocol: $0.protocol,
+                        syncs: UInt16(clamping: $0.syncs), nanoseconds: $0.nanoseconds)
+    }
+    sendInParts(reply, size: { $0.name.utf8.count + 5 }, to: c) { last, part in .setReportPart(last: last, cost: last ? cost : nil, changes: part) }
+  }
+
+  /// The refusal of a name no loaded image declares, with the closest
+  /// declared names (and whether each is a key or a tracepoint).
+  static func undeclaredMessage(_ name: String) -> String {
+    let near = StaticKeys.closestNames(to: name)
+    let hint = near.isEmpty ? "" : "; did you mean \(near.map { "\($0.name) (\($0.isTracepoint ? "tracepoint" : "key"))" }.joined(separator: ", "))?"
+    return "no loaded image declares \(ControlText.quoted([name]))\(hint) (--undeclared remembers it anyway, for a plugin not loaded yet); nothing changed"
+  }
+
+  // MARK: forget
+
+  private func forget(_ names: [String], from c: Connection) {
+    if options.readOnly {
+      audit.write("refused a forget from \(c.peer): the control server is read-only")
+      return c.send(.error(code: .refused, message: "this process's control server is read-only"))
+    }
+    guard !names.isEmpty else { return c.send(.error(code: .malformed, message: "no name given")) }
+    if let bad = badNames(names, what: "key name") { return c.send(.error(code: .malformed, message: bad)) }
+    do {
+      let dropped = try StaticKeys.forget(names: names)
+      for n in dropped { audit.write("forget by \(c.peer): \(n) (a remembered state of an undeclared name)") }
+      let shown = dropped.map { ControlText.cut($0, to: ControlLimits.maxNameBytes) }
+      sendInParts(shown, size: { $0.utf8.count + 2 }, to: c) { .forgottenPart(last: $0, names: $1) }
+    } catch {
+      c.send(.error(code: .failed, message: ControlText.cut(error.description, to: 4 * ControlLimits.quotedBytes)))
+    }
   }
 
   /// Undoes a change, for the keys still in the state it set (a key
@@ -158,7 +224,16 @@ extension ControlServer {
     if let bad = badNames(patterns, what: "tracepoint name or pattern") { return c.send(.error(code: .malformed, message: bad)) }
     let known = Tracepoints.list().map(\.name)
     let names = Glob.select(patterns, from: known, allowUnknown: false)
-    guard !names.isEmpty else { return c.send(.error(code: .failed, message: "no tracepoint matches \(ControlText.quoted(patterns))")) }
+    guard !names.isEmpty else {
+      // A key named where a tracepoint is expected: say so.
+      let keys = Glob.select(patterns, from: StaticKeys.list().filter { !$0.isTracepoint }.map(\.name), allowUnknown: false)
+      if !keys.isEmpty {
+        return c.send(.error(code: .failed, message: "\(ControlText.quoted(keys)) \(keys.count == 1 ? "is a static key" : "are static keys"), not a tracepoint: nothing to trace (ctl enable/disable switch keys)"))
+      }
+      let near = patterns.count == 1 ? StaticKeys.closestNames(to: patterns[0]).filter(\.isTracepoint) : []
+      let hint = near.isEmpty ? "" : "; did you mean \(near.map(\.name).joined(separator: ", "))?"
+      return c.send(.error(code: .failed, message: "no tracepoint matches \(ControlText.quoted(patterns))\(hint)"))
+    }
     // The buffer: what was asked (rounded up to a power of two, as the
     // ring does), halved until it fits in what the other traces leave of
     // the memory limit.
@@ -182,7 +257,9 @@ extension ControlServer {
       endsAt: durationMillis > 0 ? monotonic() + UInt64(durationMillis) * 1_000_000 : nil)
     for n in names {
       do {
-        session.handles.append(try Tracepoints.attach(ring, named: n))
+        // The client's own hold: a disable then names it, and a forced
+        // one ends this trace with the reason (tick, endForcedTraces).
+        session.handles.append(try Tracepoints.attach(ring, named: n, as: StaticKeyHolder(.trace, id: "pid \(c.peerPID)")))
       } catch {
         session.detachAll()
         return c.send(.error(code: .failed, message: "cannot attach to \(n): \(error)"))
@@ -192,6 +269,16 @@ extension ControlServer {
     c.trace = session
     let shown = names.map { ControlText.cut($0, to: ControlLimits.maxNameBytes) }
     sendInParts(shown, size: { $0.utf8.count + 2 }, to: c) { .traceStartedPart(last: $0, bufferEvents: UInt32(capacity), names: $1) }
+  }
+
+  /// Ends the trace of `c` if a forced disable dropped one of its probes:
+  /// the client is told why ("disabled by pid N (jumplabel ctl --force)")
+  /// instead of waiting, unfed, for a count or a deadline.
+  func endIfForcedOff(_ c: Connection) -> Bool {
+    guard let t = c.trace, let reason = t.handles.lazy.compactMap(\.forcedOffReason).first else { return false }
+    audit.write("trace by \(c.peer) ended: \(reason)")
+    endTrace(c, reason: reason)
+    return true
   }
 
   /// Moves buffered events to the connection, within its output limit;

@@ -130,21 +130,29 @@ public enum USDT {
   private static let lastNotCompiled = Atomic<UInt>(0)
 
   /// Called by the watcher (Sources/CTracepoints/usdt_watch.c) when a
-  /// tracepoint's probe points became traced or stopped being traced.
+  /// tracepoint's probe points became traced or stopped being traced: the
+  /// watcher holds the key as `.usdt` while a tracer is attached.
+  ///
+  /// A forced disable while a tracer is attached drops that hold. The
+  /// watcher does not fight it: it acts only when the traced state changes,
+  /// so the key stays off and the attached bpftrace sees no more events
+  /// (its probe points are NOPs again; it is not told, it just stays
+  /// attached and quiet). When the tracer detaches, the release is a no-op
+  /// (no underflow); the next tracer that attaches holds the key again.
   package static func tracerChanged(_ name: String, traced: Bool) -> Bool {
     do {
       if traced {
-        try StaticKeys.increment(named: name)
+        try StaticKeys.hold(name, by: .usdt)
       } else {
-        try StaticKeys.decrement(named: name, deferredBy: Tracepoints.detachDelay)
+        let reason = StaticKeys.droppedReason(name, holder: .usdt)
+        if try !StaticKeys.release(name, by: .usdt, deferredBy: Tracepoints.detachDelay) {
+          state.withLock { $0.lastError = "\(name): \(reason ?? "disabled by force") while a USDT tracer held it" }
+        }
       }
       return true
-    } catch .underflow where !traced {
-      // Someone disabled the key while the tracer held it (an operator's
-      // `disable()` takes 1 to 0): our increment is gone already. Retrying
-      // would fail forever, and the watcher would never switch the key on
-      // for the next tracer.
-      state.withLock { $0.lastError = "\(name) was disabled while a USDT tracer held it" }
+    } catch .notHeld where !traced {
+      // Dropped and forgotten (another forced disable since): nothing to
+      // release. Retrying would fail forever.
       return true
     } catch {
       let what = traced ? "enable" : "disable"

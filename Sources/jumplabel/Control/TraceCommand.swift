@@ -45,6 +45,13 @@ struct TraceCommand: ParsableCommand {
         // pipe, the line as the process wrote it.
         out.write(terminal ? Data((jsonSafe(String(decoding: line, as: UTF8.self)) + "\n").utf8) : Data(line + [0x0A]))
       case let .traceEnd(events, dropped, reason):
+        // Cut off by somebody else (a forced disable): said so, and a
+        // non-zero exit status, so that a script does not take a partial
+        // trace for a complete one.
+        if reason.hasPrefix("disabled by") {
+          warn("trace ended: \(safe(reason)): \(events) events, \(dropped) dropped")
+          throw ExitCode(3)
+        }
         warn("trace ended (\(safe(reason))): \(events) events, \(dropped) dropped")
         return
       case let .error(_, message):
