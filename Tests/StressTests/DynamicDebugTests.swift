@@ -180,7 +180,7 @@ import Testing
                              "--command", "log module DynDbgCache loud", "--command", "log module DynDbgCache debug",
                              "--command", "log show")
     #expect(r.replies == [
-      "reply {\"file\":\"DynDbgNet/NetStatements.swift\",\"line\":9,\"column\":10,\"module\":\"DynDbgNet\",\"function\":\"decode(_:)\",\"flags\":\"_\",\"format\":\"frame\",\"level\":0,\"sites\":1,\"key\":\"dyndbg:DynDbgNet/NetStatements.swift:9:10\\u001fdecode(_:)\\u001f0\\u001fframe\"}",
+      "reply {\"file\":\"DynDbgNet/NetStatements.swift\",\"line\":9,\"column\":10,\"module\":\"DynDbgNet\",\"function\":\"decode(_:)\",\"flags\":\"_\",\"format\":\"frame\",\"level\":0,\"sites\":1,\"key\":\"dyndbg:DynDbgNet/NetStatements.swift:9:10 decode(_:) 0 frame\"}",
       "reply matched=1 changed=1 on=1 off=0",
       "reply DynDbgNet/NetStatements.swift:9 [DynDbgNet]decode(_:) =p \"frame\"",
       "reply-error syntax error at 0: unknown command 'bogus' (query, list, list-json, log)",
