@@ -25,6 +25,7 @@ let package = Package(
     .library(name: "JumpLabelTestForeignRuntime", type: .dynamic, targets: ["ForeignRuntime"]),
     .library(name: "JumpLabelTestUSDTLib", type: .dynamic, targets: ["USDTLib"]),
     .library(name: "JumpLabelTestDynDbgPlugin", type: .dynamic, targets: ["DynDbgPlugin"]),
+    .library(name: "JumpLabelTestDynDbgMany", type: .dynamic, targets: ["DynDbgMany"]),
   ],
   traits: [
     .trait(name: "Logging", description: "JumpLabelLogging: swift-log call sites and levels on static keys (adds swift-log)."),
@@ -91,6 +92,10 @@ let package = Package(
     .target(name: "DynDbgNet", dependencies: ["JumpLabel"], path: "Tests/DynDbgFixtures/Net",
             swiftSettings: [.unsafeFlags(["-O"])]),
     .target(name: "DynDbgPlugin", dependencies: ["JumpLabel"], path: "Tests/SharedLibraries/DynDbgPlugin",
+            swiftSettings: [.unsafeFlags(["-O"])]),
+    // 1,000 statements in a library the harness dlopens for `dyndbg --many`
+    // (Scripts/generate-dyndbg-statements.py).
+    .target(name: "DynDbgMany", dependencies: ["JumpLabel"], path: "Tests/DynDbgFixtures/Many",
             swiftSettings: [.unsafeFlags(["-O"])]),
     // Shared-library fixtures. Optimised in every configuration, so that
     // their sites are real NOP/JMP sites in debug test runs too.

@@ -5,7 +5,8 @@ import PackageDescription
 
 // JUMPLABEL_BENCH_SWIFT_LOG_TRAIT=MaxLogLevelInfo (say) builds swift-log with
 // that trait, which compiles trace and debug out of the whole graph: the
-// "compiled out" column of the logging benchmarks (Scripts/logging-counts).
+// "compiled out" column of the logging benchmarks: run Scripts/instruction-counts
+// with it set (a second build).
 let swiftLogTraits: Set<Package.Dependency.Trait> =
   Context.environment["JUMPLABEL_BENCH_SWIFT_LOG_TRAIT"].map { [Package.Dependency.Trait(name: $0)] } ?? [.defaults]
 

@@ -304,14 +304,20 @@ final class KeyRegistry: @unchecked Sendable {
     let r = KeyRecord(name: name, defaultValue: defaultValue, origin: origin)
     // A state set by name before anything declared the key: nobody can
     // have seen this record yet, so a plain store is enough.
-    // The remembered state is the `.enabled` holder's share. A debug
-    // statement matched by JUMPLABEL_DYNDBG starts on the same way (its
-    // image's sites are patched in the batch that indexes them).
-    let bootOn = DynamicDebugBoot.flags(forNewKey: name)?.contains(.print) ?? false
-    if let state = pendingStates.removeValue(forKey: name) ?? (bootOn ? true : nil) {
+    // The remembered state is the `.enabled` holder's share.
+    if let state = pendingStates.removeValue(forKey: name) {
       r.book.held = state ? [.enabled] : []
       r.labelled.store(state ? 1 : 0, ordering: .releasing)
       r.count.store(state ? 1 : 0, ordering: .releasing)
+    } else if let flags = DynamicDebugBoot.flags(forNewKey: name) {
+      // A debug statement or logging call site as JUMPLABEL_DYNDBG and the
+      // live levels say (DynamicDebug/): the `.enabled` holder's share, as
+      // a remembered state; its image's sites are patched in the batch
+      // that indexes them.
+      let on = flags.contains(.print)
+      r.book.held = on ? [.enabled] : []
+      r.labelled.store(on ? 1 : 0, ordering: .releasing)
+      r.count.store(on ? 1 : 0, ordering: .releasing)
     }
     keys[name] = r
     return r

@@ -8,6 +8,8 @@ import Testing
 /// of every statement's sites, the batches and syncs of each query, and
 /// what the statements printed on stderr.
 @Suite struct DynamicDebugTests {
+  struct Failure: Error, CustomStringConvertible { let description: String; init(_ d: String) { description = d } }
+
   /// The statements of the fixtures: where they are, and what each prints
   /// when the harness runs it (Tests/DynDbgFixtures, SharedLibraries/DynDbgPlugin).
   static let statements: [(line: String, prints: [String])] = [
@@ -22,6 +24,7 @@ import Testing
   /// What one run of the harness reported.
   struct Report {
     var queries: [String] = []
+    var replies: [String] = []
     /// Listing line (flags as listed) -> bytes ("nop", "jmp", ...), sites.
     var listed: [(line: String, bytes: String, sites: Int)] = []
     var printed: [String] = []
@@ -29,6 +32,7 @@ import Testing
     init(_ run: ChildRun) {
       for l in run.stdout.split(separator: "\n").map(String.init) {
         if l.hasPrefix("query") { queries.append(l) }
+        if l.hasPrefix("reply") { replies.append(l) }
         if l.hasPrefix("stmt ") {
           let parts = l.dropFirst(5).split(separator: "|").map(String.init)
           guard parts.count == 3 else { continue }
@@ -37,6 +41,10 @@ import Testing
       }
       printed = run.stderr.split(separator: "\n").map(String.init)
     }
+  }
+
+  static func harness(_ args: [String], _ more: String..., env: [String: String] = [:]) throws -> Report {
+    try harness(args + more, env: env)
   }
 
   static func harness(_ args: [String], env: [String: String] = [:]) throws -> Report {
@@ -160,5 +168,40 @@ import Testing
     let bad = try Self.harness(["--plugin"], env: ["JUMPLABEL_DYNDBG": "module DynDbgPlugin +pz"])
     Self.expectOnly([], bad)
     #expect(bad.printed.contains { $0.contains("JUMPLABEL_DYNDBG ignored: syntax error at") })
+  }
+
+  /// The text commands the control server carries (DebugControlCommand):
+  /// a listing as JSON, a query, the live levels; bad commands are
+  /// refused with a reason and change nothing (the negative control: the
+  /// listing after them is as before).
+  @Test func controlTextCommands() throws {
+    let r = try Self.harness([], "--command", "list-json module DynDbgNet", "--command", "query file Net* +p",
+                             "--command", "list line 9", "--command", "bogus", "--command", "query module +p",
+                             "--command", "log module DynDbgCache loud", "--command", "log module DynDbgCache debug",
+                             "--command", "log show")
+    #expect(r.replies == [
+      "reply {\"file\":\"DynDbgNet/NetStatements.swift\",\"line\":9,\"column\":10,\"module\":\"DynDbgNet\",\"function\":\"decode(_:)\",\"flags\":\"_\",\"format\":\"frame\",\"level\":0,\"sites\":1,\"key\":\"dyndbg:DynDbgNet/NetStatements.swift:9:10 decode(_:) 0 frame\"}",
+      "reply matched=1 changed=1 on=1 off=0",
+      "reply DynDbgNet/NetStatements.swift:9 [DynDbgNet]decode(_:) =p \"frame\"",
+      "reply-error syntax error at 0: unknown command 'bogus' (query, list, list-json, log)",
+      "reply-error syntax error at 0: 'module' needs a value",
+      "reply-error syntax error at 0: unknown level 'loud' (trace, debug, info, notice, warning, error, critical, none, or default)",
+      "reply changed=0 on=0 off=0",
+      "reply default info",
+      "reply module DynDbgCache debug",
+    ], "\(r.replies)")
+    Self.expectOnly([4], r, plugin: false)
+  }
+
+  /// A query that matches 1,000 statements switches them all in one batch
+  /// of three syncs, every site a JMP after it, every message printed. The
+  /// duration is reported, not asserted.
+  @Test func aThousandStatementsAreOneBatch() throws {
+    let r = try spawn(StressCommandTests.harness, ["dyndbg", "--many"], timeout: 120)
+    #expect(r.status == 0, "\(r.stderr)")
+    let line = r.stdout.split(separator: "\n").first { $0.hasPrefix("many ") }.map(String.init) ?? ""
+    #expect(line.hasPrefix("many matched=1000 on=1000 batches=1 syncs=3 sites=1000 jmp=1000 nanoseconds="), "\(line)")
+    let printed = Set(r.stderr.split(separator: "\n").map(String.init))
+    #expect((0..<1000).allSatisfy { printed.contains("many \($0) 1") }, "\(printed.count) lines")
   }
 }

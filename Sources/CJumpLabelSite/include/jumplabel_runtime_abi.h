@@ -12,7 +12,7 @@
 // - the *primary* runtime is the first usable one in the loader's image
 //   order (dl_iterate_phdr order: the executable, its libraries, then
 //   dlopen'ed images in load order). Runtime images are never unloaded (they
-//   hold Swift code, see SharedLibraries.md), so every copy computes the same primary
+//   hold Swift code, see README), so every copy computes the same primary
 //   for the life of the process;
 // - only the primary reads tables, keeps keys, and patches. Other copies
 //   forward every call to it through the function pointers below.
@@ -31,7 +31,7 @@
 /// "JLRUNTIM"; changes never.
 #define JL_RUNTIME_MAGIC 0x4d49544e55524c4aull
 /// Bumped on any change to `jl_runtime` or to the request encoding.
-#define JL_RUNTIME_ABI 4u  // 3: holders (hold, release, forced disable, forget, batch cost); 4: the debugEmit request (dynamic debug)
+#define JL_RUNTIME_ABI 3u  // 3: holders (hold, release, forced disable, forget, batch cost); the debugEmit request (dynamic debug)
 /// ELF note type of a runtime note ("JR").
 #define JL_RUNTIME_NOTE_TYPE 0x4a52u
 /// ELF note type of a site-table note ("JL").

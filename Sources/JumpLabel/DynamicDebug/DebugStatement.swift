@@ -29,7 +29,6 @@ public struct DebugStatement: Sendable, Hashable, CustomStringConvertible {
 
   /// Prefix of every statement key's name.
   public static let keyPrefix = "dyndbg:"
-  static let separator: Character = "\u{1F}"
 
   public init(fileID: String, line: Int, column: Int, function: String, format: String, level: Int) {
     self.fileID = fileID
@@ -52,27 +51,41 @@ public struct DebugStatement: Sendable, Hashable, CustomStringConvertible {
     return String(fileID[fileID.index(after: slash)...])
   }
 
-  /// The key's name: `dyndbg:<fileID>:<line>:<column>`, then the function,
-  /// the level and the format, each after a U+001F (a character none of
-  /// `#fileID`, `#function` or a number can hold; the format is last, so it
-  /// may hold anything).
+  /// The key's name: `dyndbg:<fileID>:<line>:<column> <function> <level>
+  /// <format>`, printable, and unambiguous because `#function` and a number
+  /// hold no space and the format comes last (it may hold anything).
   public var keyName: String {
-    "\(Self.keyPrefix)\(fileID):\(line):\(column)\(Self.separator)\(function)\(Self.separator)\(level)\(Self.separator)\(format)"
+    "\(Self.keyPrefix)\(fileID):\(line):\(column) \(function) \(level) \(format)"
   }
 
   /// The statement a key name describes; nil if it is not a statement key.
   public init?(keyName name: String) {
     guard name.hasPrefix(Self.keyPrefix) else { return nil }
-    let parts = name.dropFirst(Self.keyPrefix.count).split(separator: Self.separator, maxSplits: 3, omittingEmptySubsequences: false)
-    guard parts.count == 4, let level = Int(parts[2]) else { return nil }
-    // "<fileID>:<line>:<column>": the numbers are the last two fields.
-    let location = parts[0].split(separator: ":", omittingEmptySubsequences: false)
-    guard location.count >= 3, let line = Int(location[location.count - 2]), let column = Int(location[location.count - 1]) else {
-      return nil
+    let u = Array(name.utf8.dropFirst(Self.keyPrefix.utf8.count))
+    // The location ends at the first ":<digits>:<digits> ".
+    func digits(_ i: inout Int) -> Int? {
+      var n = 0, any = false
+      while i < u.count, u[i] >= 48, u[i] <= 57 { n = n &* 10 &+ Int(u[i] - 48); any = true; i += 1 }
+      return any ? n : nil
     }
+    var found: (end: Int, line: Int, column: Int, rest: Int)? = nil
+    var i = 0
+    while i < u.count && found == nil {
+      if u[i] == UInt8(ascii: ":") {
+        var j = i + 1
+        if let line = digits(&j), j < u.count, u[j] == UInt8(ascii: ":") {
+          j += 1
+          if let column = digits(&j), j < u.count, u[j] == UInt8(ascii: " ") { found = (i, line, column, j + 1) }
+        }
+      }
+      i += 1
+    }
+    guard let f = found else { return nil }
+    let tail = u[f.rest...].split(separator: UInt8(ascii: " "), maxSplits: 2, omittingEmptySubsequences: false)
+    guard tail.count == 3, let level = Int(String(decoding: tail[1], as: UTF8.self)) else { return nil }
     self.init(
-      fileID: location.dropLast(2).joined(separator: ":"), line: line, column: column,
-      function: String(parts[1]), format: String(parts[3]), level: level)
+      fileID: String(decoding: u[..<f.end], as: UTF8.self), line: f.line, column: f.column,
+      function: String(decoding: tail[0], as: UTF8.self), format: String(decoding: tail[2], as: UTF8.self), level: level)
   }
 
   /// The key name of the statement whose `jl_debug_site` is at `descriptor`

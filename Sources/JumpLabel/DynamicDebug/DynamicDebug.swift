@@ -42,6 +42,9 @@ extension DynamicDebug {
     /// Statements switched on / off (their keys patched: one batch per
     /// command that switches any).
     public var enabled = 0, disabled = 0
+    /// The keys of the statements switched on, and off (a lease reverts
+    /// them: `ctl debug --ttl/--hold`).
+    public var switchedOn: [String] = [], switchedOff: [String] = []
 
     public init() {}
 
@@ -123,6 +126,8 @@ extension DynamicDebug {
       DebugFlagState.noteExplicit(on: on.filter(Self.isLoggingSite), off: off.filter(Self.isLoggingSite))
       result.enabled += on.count
       result.disabled += off.count
+      result.switchedOn += on
+      result.switchedOff += off
     }
     return result
   }

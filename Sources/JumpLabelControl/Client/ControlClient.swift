@@ -304,6 +304,16 @@ public final class ControlClient {
     }
   }
 
+  /// A dynamic-debug or live-log-level command (`query QUERY`, `list
+  /// [SPECS]`, `list-json [SPECS]`, `log module|label NAME LEVEL`, `log
+  /// default LEVEL`, `log show`): the reply's lines.
+  public func debug(_ command: String) throws(ControlError) -> [String] {
+    try send(.debug(command: command))
+    var parts = ReplyParts<String>(expecting: "a debug reply part")
+    try collect(&parts) { if case let .debugReplyPart(last, l) = $0 { (last, l) } else { nil } }
+    return parts.items
+  }
+
   /// Starts a trace; events follow as `.event` messages, then `.traceEnd`.
   /// Returns the tracepoints attached and the buffer granted (in events).
   public func startTrace(patterns: [String], maxEvents: UInt32 = 0, durationMillis: UInt32 = 0, bufferEvents: UInt32 = 0) throws(ControlError) -> (names: [String], bufferEvents: UInt32) {

@@ -70,6 +70,13 @@ public enum Message: Sendable, Equatable {
   case forget(names: [String])
   /// Server: part of the names `forget` dropped.
   case forgottenPart(last: Bool, names: [String])
+  /// Client: a dynamic-debug or live-log-level command, as text
+  /// (`query QUERY`, `list [SPECS]`, `list-json [SPECS]`,
+  /// `log module|label NAME LEVEL`, `log default LEVEL`, `log show`;
+  /// JumpLabel's `DebugControlCommand`).
+  case debug(command: String)
+  /// Server: part of the reply to `debug`, one line per statement or result.
+  case debugReplyPart(last: Bool, lines: [String])
 
   /// Message types on the wire.
   public enum Kind: UInt16, Sendable {
@@ -81,6 +88,7 @@ public enum Message: Sendable, Equatable {
     case listEx = 0x12, listExPart = 0x13
     case setEx = 0x22, setReportPart = 0x23
     case forget = 0x24, forgottenPart = 0x25
+    case debug = 0x50, debugReplyPart = 0x51
   }
 
   /// Error codes.
@@ -204,6 +212,8 @@ public enum Message: Sendable, Equatable {
     case .traceStop: return .traceStop
     case .ping: return .ping
     case .pong: return .pong
+    case .debug: return .debug
+    case .debugReplyPart: return .debugReplyPart
     }
   }
 
@@ -247,6 +257,8 @@ public enum Message: Sendable, Equatable {
     case let .traceStartedPart(last, buffer, names): w.bool(last); w.u32(buffer); try w.strings(names)
     case let .event(line): w.rest(line)
     case let .traceEnd(events, dropped, reason): w.u64(events); w.u64(dropped); try w.string(reason)
+    case let .debug(command): try w.string(command)
+    case let .debugReplyPart(last, lines): w.bool(last); try w.strings(lines)
     }
     return w.bytes
   }
@@ -316,6 +328,8 @@ public enum Message: Sendable, Equatable {
                             names: try r.strings("traceStarted.names"))
     case .event: m = .event(r.rest())
     case .traceEnd: m = .traceEnd(events: try r.u64("end.events"), dropped: try r.u64("end.dropped"), reason: try r.string("end.reason"))
+    case .debug: m = .debug(command: try r.string("debug.command"))
+    case .debugReplyPart: m = .debugReplyPart(last: try r.bool("debugReply.last"), lines: try r.strings("debugReply.lines"))
     }
     try r.finish(kind == .event ? "event" : "\(kind)")
     return m

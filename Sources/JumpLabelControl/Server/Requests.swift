@@ -38,8 +38,10 @@ extension ControlServer {
       if c.trace != nil { endTrace(c, reason: "stopped by the client") }
     case .ping:
       c.send(.pong)
+    case let .debug(command):
+      debugRequest(command, from: c)
     case .welcome, .error, .listPart, .setResultPart, .traceStartedPart, .event, .traceEnd, .pong,
-         .listExPart, .setReportPart, .forgottenPart:
+         .listExPart, .setReportPart, .forgottenPart, .debugReplyPart:
       c.send(.error(code: .unexpected, message: "\(m.kind) is a server message"))
       close(c, reason: "unexpected message")
     }

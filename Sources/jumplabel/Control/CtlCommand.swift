@@ -12,7 +12,7 @@ struct CtlCommand: ParsableCommand {
       The process must have started its control socket: JUMPLABEL_CONTROL=1 in its environment, \
       or JumpLabelControl.start(). Only the same user, or root, may connect.
       """,
-    subcommands: [PsCommand.self, ListCommand.self, EnableCommand.self, DisableCommand.self, ForgetCommand.self, TraceCommand.self])
+    subcommands: [PsCommand.self, ListCommand.self, EnableCommand.self, DisableCommand.self, ForgetCommand.self, TraceCommand.self, DebugCommand.self, LogCommand.self])
 }
 
 /// Options shared by the commands that talk to one process.
