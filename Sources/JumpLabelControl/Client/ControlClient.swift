@@ -233,7 +233,8 @@ public final class ControlClient {
     return pending.isEmpty ? nil : pending.removeFirst().message
   }
 
-  /// Every key and tracepoint of the process (all parts of the reply).
+  /// Every key and tracepoint of the process, with its holders and the
+  /// reason of its last forced disable (all parts of the reply).
   public func list() throws(ControlError) -> [Message.ListEntry] {
     try send(.list)
     var parts = ReplyParts<Message.ListEntry>(expecting: "a list part")
@@ -243,48 +244,22 @@ public final class ControlClient {
 
   /// Switches the keys matching `patterns` in one batch. Names are
   /// checked here first (``ControlText/problem(withName:what:)``).
-  public func set(enable: Bool, patterns: [String], dryRun: Bool = false, hold: Bool = false, ttlMillis: UInt32 = 0) throws(ControlError) -> [Message.Change] {
-    try Self.check(patterns, what: "key name or pattern")
-    try send(.set(enable: enable, dryRun: dryRun, hold: hold, ttlMillis: ttlMillis, patterns: patterns))
-    var parts = ReplyParts<Message.Change>(expecting: "a set result part")
-    try collect(&parts) { if case let .setResultPart(last, c) = $0 { (last, c) } else { nil } }
-    return parts.items
-  }
-
-  /// `list` with each entry's holders and forced-off reason (#17).
-  public func listWithHolders() throws(ControlError) -> [Message.ListEntry] {
-    try send(.listEx)
-    var all: [Message.ListEntry] = []
-    while true {
-      switch try receive() {
-      case let .listExPart(last, entries):
-        all += entries
-        if last { return all }
-      case let .error(code, message): throw .refused(code: code.rawValue, message: message)
-      default: throw .protocolError(.malformed("expected a list part"))
-      }
-    }
-  }
-
-  /// `set` with options (#17): `force` drops the other holders of keys
-  /// being disabled instead of refusing; `undeclared` remembers names no
-  /// image declares (else they are refused, with suggestions). Returns
-  /// the changes and what the batch cost in the process (nil: nothing
-  /// was patched).
+  /// `force` drops the other holders of keys being disabled instead of
+  /// refusing; `undeclared` remembers names no image declares (else they
+  /// are refused, with suggestions). Returns the changes and what the
+  /// batch cost in the process (nil: nothing was patched).
   public func set(enable: Bool, patterns: [String], dryRun: Bool = false, hold: Bool = false, ttlMillis: UInt32 = 0,
-                  force: Bool, undeclared: Bool) throws(ControlError) -> (changes: [Message.Change], cost: Message.BatchCost?) {
+                  force: Bool = false, undeclared: Bool = false) throws(ControlError) -> (changes: [Message.Change], cost: Message.BatchCost?) {
     try Self.check(patterns, what: "key name or pattern")
-    try send(.setEx(enable: enable, dryRun: dryRun, hold: hold, ttlMillis: ttlMillis, force: force, undeclared: undeclared, patterns: patterns))
-    var all: [Message.Change] = []
-    while true {
-      switch try receive() {
-      case let .setReportPart(last, cost, changes):
-        all += changes
-        if last { return (all, cost) }
-      case let .error(code, message): throw .refused(code: code.rawValue, message: message)
-      default: throw .protocolError(.malformed("expected a set report"))
-      }
+    try send(.set(enable: enable, dryRun: dryRun, hold: hold, ttlMillis: ttlMillis, force: force, undeclared: undeclared, patterns: patterns))
+    var parts = ReplyParts<Message.Change>(expecting: "a set result part")
+    var cost: Message.BatchCost?
+    try collect(&parts) {
+      guard case let .setResultPart(last, c, changes) = $0 else { return nil }
+      if last { cost = c }
+      return (last, changes)
     }
+    return (parts.items, cost)
   }
 
   /// Forgets the remembered states of these undeclared names; returns
