@@ -125,6 +125,10 @@ extension ControlServer {
     let declaredNames = Set(keys.filter(\.declared).map(\.name))
     let onlyRemembered = names.allSatisfy { declaredNames.contains($0) || remembered.contains($0) }
     guard !names.isEmpty else { return c.send(.error(code: .failed, message: "no key matches \(ControlText.quoted(patterns))")) }
+    if enable && !dryRun && (ttl > 0 || hold) {
+      let before = Dictionary(keys.map { ($0.name, $0.state) }, uniquingKeysWith: { a, _ in a })
+      return enableAsLease(names, declared: declaredNames, before: before, ttl: ttl, hold: hold, from: c)
+    }
     let changes: [StaticKeyChange]
     // Who forced it, for the holders it drops (a trace client ends with it).
     let force = forced && !enable ? "disabled by pid \(c.peerPID) (jumplabel ctl --force)" : nil
@@ -191,8 +195,10 @@ extension ControlServer {
   }
 
   /// Undoes a change, for the keys still in the state it set (a key
-  /// changed again since is left alone, and the log says so).
+  /// changed again since is left alone, and the log says so); a lease
+  /// releases its holds instead.
   func revert(_ r: Revert, why: String) {
+    if let lease = r.lease { return endLease(lease, of: r, why: why) }
     let now = Dictionary(StaticKeys.list().map { ($0.name, $0.state) }, uniquingKeysWith: { a, _ in a })
     let still = r.names.filter { now[$0] == !r.to }
     let moved = r.names.filter { now[$0] != !r.to }
