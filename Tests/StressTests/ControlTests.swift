@@ -330,6 +330,33 @@ import Testing
     #expect(!(try Self.list(t)).isEmpty)
   }
 
+  /// The welcome names the runtime ABI the process runs (the header's
+  /// JL_RUNTIME_ABI), not a number written into the server (which said 2
+  /// after the ABI became 3: the negative control this test was for).
+  @Test func welcomeCarriesTheRuntimeABI() throws {
+    let header = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("Sources/CJumpLabelSite/include/jumplabel_runtime_abi.h")
+    let define = try #require(try String(contentsOf: header, encoding: .utf8).split(separator: "\n").first { $0.hasPrefix("#define JL_RUNTIME_ABI ") })
+    let abi = try #require(UInt32(define.split(separator: " ")[2].filter(\.isNumber)), "\(define)")
+    let t = try Target()
+    defer { t.stop() }
+    let fd = try rawConnect(t.socket)
+    defer { close(fd) }
+    try ControlSecurityTests.sendAll(fd, try Message.hello(minVersion: 2, maxVersion: 2, client: "abi").encoded())
+    var buffer: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    var got: [Message] = []
+    // Until the first message (the socket's 15 s receive timeout is the hang guard).
+    while got.isEmpty {
+      let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+      if n <= 0 { break }
+      buffer += chunk[0..<n]
+      got += try Message.decodeAll(from: &buffer)
+    }
+    guard case let .welcome(_, _, _, _, _, runtimeABI, _)? = got.first else { Issue.record("no welcome: \(got)"); return }
+    #expect(runtimeABI == abi && abi >= 3, "welcome says \(runtimeABI), the header \(abi)")
+  }
+
   func rawConnect(_ path: String) throws -> Int32 {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
     var a = sockaddr_un()

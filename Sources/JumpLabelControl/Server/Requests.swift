@@ -1,3 +1,4 @@
+import CJumpLabelSite
 import Glibc
 import JumpLabel
 import Tracepoints
@@ -20,7 +21,7 @@ extension ControlServer {
       let idle = options.idleTimeout.map { UInt32(clamping: nanoseconds($0) / 1_000_000) } ?? 0
       c.send(.welcome(version: min(hi, Frame.versions.upperBound), pid: UInt32(getpid()),
                       startTime: SocketDirectory.ownStartTime ?? 0, pidNamespace: SocketDirectory.pidNamespace,
-                      program: ControlText.cut(programName(), to: 64), runtimeABI: 2, idleTimeoutMillis: max(idle, 1)))
+                      program: ControlText.cut(programName(), to: 64), runtimeABI: JL_RUNTIME_ABI, idleTimeoutMillis: max(idle, 1)))
     case .list:
       sendList(to: c)
     case let .set(enable, dryRun, hold, ttl, force, undeclared, patterns):
