@@ -163,8 +163,8 @@ import Testing
     let r = try spawn(StressCommandTests.tool, ["ctl", "trace", "--pid", "\(t.pid)", "fixture.trace.request"], timeout: 30) { p in
       if let h = (p.standardOutput as? Pipe)?.fileHandleForReading {
         while !first.contains(0x0A) {
-          let d = h.availableData
-          if d.isEmpty { break }
+          // The throwing read: availableData traps on an error.
+          guard let d = try? h.read(upToCount: 4096), !d.isEmpty else { break }
           first.append(d)
         }
       }
@@ -358,6 +358,7 @@ import Testing
   }
 
   func rawConnect(_ path: String) throws -> Int32 {
+    sigpipeHandled
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
     var a = sockaddr_un()
     a.sun_family = sa_family_t(AF_UNIX)

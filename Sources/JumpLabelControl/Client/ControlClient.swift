@@ -65,6 +65,11 @@ public final class ControlClient {
   /// that is connected already (one end of a socketpair). Takes
   /// ownership of `d` (closed on failure and at deinit).
   @_spi(Testing) public init(connected d: Int32, path: String, expecting: Expected? = nil, timeout: Duration = .seconds(10), client: String = "jumplabel-ctl") throws(ControlError) {
+    // Every stored property has its value once `fd` is set, so a throw
+    // from here on runs deinit, which closes `fd`: the failure paths must
+    // not close it too. (They did: the second close hit whatever the
+    // process had opened under that number meanwhile, another thread's
+    // socket or pipe, which then failed with EPIPE or ECONNRESET.)
     fd = d
     let (s, a) = timeout.components
     _ = jlc_set_receive_timeout(fd, Int32(clamping: s * 1000 + a / 1_000_000_000_000_000))
@@ -73,11 +78,9 @@ public final class ControlClient {
       // The kernel's word, not the peer's: who is at the other end.
       var ppid: Int32 = 0, puid: UInt32 = 0, pgid: UInt32 = 0
       guard jlc_peer(fd, &ppid, &puid, &pgid) == 0 else {
-        Glibc.close(fd)
         throw .untrusted(path: path, reason: "cannot read the server's credentials (SO_PEERCRED)")
       }
       guard ppid == e.pid, puid == e.uid else {
-        Glibc.close(fd)
         throw .untrusted(path: path, reason: "the socket is served by pid \(ppid) uid \(puid), not by pid \(e.pid) uid \(e.uid)")
       }
     }
@@ -89,7 +92,6 @@ public final class ControlClient {
     do {
       first = try receive()
     } catch {
-      Glibc.close(fd)
       throw sent ?? error
     }
     switch first {
@@ -101,14 +103,11 @@ public final class ControlClient {
       self.program = program
       idleTimeoutMillis = idle
       if checks, let e = expecting, p != UInt32(bitPattern: e.pid) || start != e.startTime || ns != e.pidNamespace {
-        Glibc.close(fd)
         throw .untrusted(path: path, reason: "the server says it is pid \(p) (start \(start), pid namespace \(ns)), not pid \(e.pid) (start \(e.startTime), pid namespace \(e.pidNamespace))")
       }
     case let .error(code, message):
-      Glibc.close(fd)
       throw .refused(code: code.rawValue, message: message)
     default:
-      Glibc.close(fd)
       throw .protocolError(.malformed("expected welcome"))
     }
   }
