@@ -75,7 +75,7 @@ let package = Package(
     // C side of the control server: sockets, peer credentials, autostart.
     .target(name: "CJumpLabelControl"),
     // Live control from outside: the socket server and its protocol.
-    .target(name: "JumpLabelControl", dependencies: ["JumpLabel", "Tracepoints", "CJumpLabelControl"]),
+    .target(name: "JumpLabelControl", dependencies: ["JumpLabel", "Tracepoints", "CJumpLabelControl", "CJumpLabelSite"]),
     // Keys declared in one module and used in another (tests, stress).
     .target(name: "JumpLabelFixtures", dependencies: ["JumpLabel", "Tracepoints"], path: "Tests/Fixtures"),
     // Tracepoints with USDT probe points, optimised in every configuration

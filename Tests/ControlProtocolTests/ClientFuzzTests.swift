@@ -14,8 +14,8 @@ import Testing
       name: "a.key", isTracepoint: false, state: true, defaultValue: false, declared: true, count: 1, sites: 2,
       fallbackHits: 0, fallbackHitsInOptimizedCode: 0, probes: 0, payloadType: "", problem: "")]),
     .listPart(last: true, entries: []),
-    .setResultPart(last: false, changes: [Message.Change(name: "a.key", before: false, after: true, declared: true)]),
-    .setResultPart(last: true, changes: []),
+    .setResultPart(last: false, cost: nil, changes: [Message.Change(name: "a.key", before: false, after: true, declared: true)]),
+    .setResultPart(last: true, cost: Message.BatchCost(sitesPatched: 2, patchProtocol: "int3", syncs: 3, nanoseconds: 9_000), changes: []),
     .traceStartedPart(last: false, bufferEvents: 256, names: ["t.p"]),
     .traceStartedPart(last: true, bufferEvents: 256, names: []),
     .error(code: .failed, message: "no"),
@@ -62,12 +62,13 @@ import Testing
   /// Feeds `stream` to a client through a socketpair and runs one request.
   /// True if the request returned, false if it threw.
   static func run(_ stream: [UInt8], operation: Int) throws -> Bool {
+    sigpipeHandled
     var sv: [Int32] = [0, 0]
     guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &sv) == 0 else { throw ControlError.socket("socketpair") }
     defer { close(sv[1]) }
     var done = 0
     while done < stream.count {
-      let n = stream.withUnsafeBytes { write(sv[1], $0.baseAddress! + done, $0.count - done) }
+      let n = stream.withUnsafeBytes { send(sv[1], $0.baseAddress! + done, $0.count - done, Int32(MSG_NOSIGNAL)) }
       if n <= 0 { break }
       done += n
     }
@@ -102,3 +103,10 @@ import Testing
     #expect(refused && parts.bytes <= ReplyParts<String>.maxBytes + Frame.maxSize)
   }
 }
+
+/// The test process never dies of SIGPIPE (a write to a closed socket
+/// fails with EPIPE instead): set once. An empty handler, not SIG_IGN,
+/// which children would inherit through exec.
+let sigpipeHandled: Void = {
+  _ = signal(SIGPIPE) { _ in }
+}()

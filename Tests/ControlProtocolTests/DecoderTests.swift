@@ -12,11 +12,11 @@ import Testing
     .welcome(version: 2, pid: 42, startTime: 123_456, pidNamespace: 4_026_531_836, program: "svc", runtimeABI: 2, idleTimeoutMillis: 60_000),
     .error(code: .refused, message: "no"),
     .list,
-    .listPart(last: true, entries: [Message.ListEntry(
+    .listPart(last: false, entries: [Message.ListEntry(
       name: "http.request.start", isTracepoint: true, state: true, defaultValue: false, declared: true, count: 2, sites: 3,
       fallbackHits: 4, fallbackHitsInOptimizedCode: 1, probes: 1, payloadType: "Request", problem: "")]),
-    .set(enable: true, dryRun: false, hold: true, ttlMillis: 30_000, patterns: ["http.*", "db.query"]),
-    .setResultPart(last: true, changes: [Message.Change(name: "a", before: false, after: true, declared: false)]),
+    .set(enable: true, dryRun: false, hold: true, ttlMillis: 30_000, force: false, undeclared: true, patterns: ["http.*", "db.query"]),
+    .setResultPart(last: true, cost: nil, changes: [Message.Change(name: "a", before: false, after: true, declared: false)]),
     .trace(maxEvents: 10, durationMillis: 0, bufferEvents: 4096, patterns: ["x.*"]),
     .traceStartedPart(last: false, bufferEvents: 4096, names: ["x.y"]),
     .event(Array("{\"k\":1}".utf8)),
@@ -25,8 +25,7 @@ import Testing
     .ping,
     .pong,
     // #17: holders, forced disables, typos, cost.
-    .listEx,
-    .listExPart(last: true, entries: [{
+    .listPart(last: true, entries: [{
       var e = Message.ListEntry(
         name: "http.request.start", isTracepoint: true, state: true, defaultValue: false, declared: true, count: 2, sites: 3,
         fallbackHits: 0, fallbackHitsInOptimizedCode: 0, probes: 1, payloadType: "Request", problem: "")
@@ -34,9 +33,9 @@ import Testing
       e.forcedOff = "disabled by pid 7 (jumplabel ctl --force)"
       return e
     }()]),
-    .setEx(enable: false, dryRun: false, hold: false, ttlMillis: 0, force: true, undeclared: false, patterns: ["http.*"]),
-    .setReportPart(last: false, cost: nil, changes: [Message.Change(name: "a", before: true, after: false, declared: true)]),
-    .setReportPart(last: true, cost: Message.BatchCost(sitesPatched: 3, patchProtocol: "int3", syncs: 3, nanoseconds: 41_000), changes: []),
+    .set(enable: false, dryRun: false, hold: false, ttlMillis: 0, force: true, undeclared: false, patterns: ["http.*"]),
+    .setResultPart(last: false, cost: nil, changes: [Message.Change(name: "a", before: true, after: false, declared: true)]),
+    .setResultPart(last: true, cost: Message.BatchCost(sitesPatched: 3, patchProtocol: "int3", syncs: 3, nanoseconds: 41_000), changes: []),
     .forget(names: ["svc.verbsoe"]),
     .forgottenPart(last: true, names: ["svc.verbsoe"]),
   ]
@@ -97,11 +96,11 @@ import Testing
   @Test func encodingThrowsInsteadOfTrapping() throws {
     let long = String(repeating: "a", count: 70_000)
     let tooBig: [Message] = [
-      .set(enable: true, dryRun: false, hold: false, ttlMillis: 0, patterns: [long]),
-      .set(enable: true, dryRun: false, hold: false, ttlMillis: 0, patterns: (0..<70).map { "k\($0)" + String(repeating: "b", count: 1000) }),
+      .set(enable: true, dryRun: false, hold: false, ttlMillis: 0, force: false, undeclared: false, patterns: [long]),
+      .set(enable: true, dryRun: false, hold: false, ttlMillis: 0, force: false, undeclared: false, patterns: (0..<70).map { "k\($0)" + String(repeating: "b", count: 1000) }),
       .error(code: .failed, message: long),
       .traceStartedPart(last: true, bufferEvents: 1, names: Array(repeating: "", count: 70_000)),
-      .setResultPart(last: true, changes: Array(repeating: Message.Change(name: "x", before: false, after: true, declared: true), count: 20_000)),
+      .setResultPart(last: true, cost: nil, changes: Array(repeating: Message.Change(name: "x", before: false, after: true, declared: true), count: 20_000)),
       .event(Array(repeating: 0x61, count: Frame.maxBody + 1)),
     ]
     for m in tooBig {

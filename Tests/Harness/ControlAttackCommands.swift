@@ -68,8 +68,8 @@ struct FakeControlServerCommand: ParsableCommand {
           reply(.listPart(last: true, entries: [Message.ListEntry(
             name: Self.fakeName, isTracepoint: false, state: true, defaultValue: false, declared: true, count: 1, sites: 1,
             fallbackHits: 0, fallbackHitsInOptimizedCode: 0, probes: 0, payloadType: "", problem: "")]))
-        case let .set(enable, _, _, _, patterns):
-          reply(.setResultPart(last: true, changes: patterns.map { Message.Change(name: $0, before: !enable, after: enable, declared: true) }))
+        case let .set(enable, _, _, _, _, _, patterns):
+          reply(.setResultPart(last: true, cost: nil, changes: patterns.map { Message.Change(name: $0, before: !enable, after: enable, declared: true) }))
         case .ping:
           reply(.pong)
         default:
@@ -107,7 +107,7 @@ struct ControlProbeCommand: ParsableCommand {
       for e in try c.list() { print("key \(e.name)") }
     case "enable":
       let c = try ControlClient.connect(pid: pid, socket: socket)
-      for ch in try c.set(enable: true, patterns: names) { print("changed \(ch.name) \(ch.after)") }
+      for ch in try c.set(enable: true, patterns: names, undeclared: true).changes { print("changed \(ch.name) \(ch.after)") }
     default:
       throw ValidationError("unknown action \(action)")
     }

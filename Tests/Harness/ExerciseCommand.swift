@@ -102,7 +102,7 @@ struct ExerciseCommand: ParsableCommand {
       // Not ours, and the program has no handler of its own: the process
       // must die of SIGTRAP as it would without us (Swift's crash handler,
       // if installed, gets it first), never silently continue.
-      FileHandle.standardOutput.write(Data((line + " int3-next\n").utf8))
+      try? FileHandle.standardOutput.write(contentsOf: Data((line + " int3-next\n").utf8))
       FileHandle.standardOutput.synchronizeFile()
       jl_cli_int3()
       print("exercise: survived a stray int3")

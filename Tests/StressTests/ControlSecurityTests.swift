@@ -450,7 +450,7 @@ import Testing
     // Past the client (a raw request): the server refuses it and logs it escaped.
     let fd = try ControlTests().rawConnect(t.socket)
     try Self.sendAll(fd, try Message.hello(minVersion: 2, maxVersion: 2, client: "raw").encoded())
-    try Self.sendAll(fd, try Message.set(enable: true, dryRun: false, hold: false, ttlMillis: 0, patterns: [forged]).encoded())
+    try Self.sendAll(fd, try Message.set(enable: true, dryRun: false, hold: false, ttlMillis: 0, force: false, undeclared: true, patterns: [forged]).encoded())
     var buffer = ControlTests().readAllFor(fd, seconds: 2)
     close(fd)
     let replies = (try? Message.decodeAll(from: &buffer)) ?? []
@@ -482,10 +482,10 @@ import Testing
     let fd = try ControlTests().rawConnect(t.socket)
     defer { close(fd) }
     try sendAll(fd, try Message.hello(minVersion: 2, maxVersion: 2, client: "raw").encoded())
-    try sendAll(fd, try Message.set(enable: true, dryRun: false, hold: false, ttlMillis: 0, patterns: names).encoded())
+    try sendAll(fd, try Message.set(enable: true, dryRun: false, hold: false, ttlMillis: 0, force: false, undeclared: true, patterns: names).encoded())
     var buffer = ControlTests().readAllFor(fd, seconds: 2)
     let replies = (try? Message.decodeAll(from: &buffer)) ?? []
-    #expect(replies.contains { if case .setResultPart(true, _) = $0 { return true } else { return false } }, "\(replies)")
+    #expect(replies.contains { if case .setResultPart(true, _, _) = $0 { return true } else { return false } }, "\(replies)")
   }
 
   // MARK: 7. Pid namespaces sharing a directory

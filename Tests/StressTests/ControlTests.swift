@@ -163,8 +163,8 @@ import Testing
     let r = try spawn(StressCommandTests.tool, ["ctl", "trace", "--pid", "\(t.pid)", "fixture.trace.request"], timeout: 30) { p in
       if let h = (p.standardOutput as? Pipe)?.fileHandleForReading {
         while !first.contains(0x0A) {
-          let d = h.availableData
-          if d.isEmpty { break }
+          // The throwing read: availableData traps on an error.
+          guard let d = try? h.read(upToCount: 4096), !d.isEmpty else { break }
           first.append(d)
         }
       }
@@ -211,7 +211,53 @@ import Testing
       if !off { usleep(50_000) }
     }
     #expect(off, "the held change was not reverted when its client died")
-    #expect(t.audit.contains("revert (the client holding it disconnected)"), "\(t.audit)")
+    #expect(t.audit.contains("ended (the client holding it disconnected): released fixture.ctl.audit, now off"), "\(t.audit)")
+  }
+
+  /// A lease is a holder of its own: `enable --hold` shows in `ctl list`
+  /// as "lease pid N ...", next to the `.enabled` holder of a plain
+  /// enable (the negative control: a plain enable is `enabled`, never a
+  /// lease), and ends by releasing its own share when the command exits:
+  /// the key stays on for the plain enable, and goes off once that is
+  /// gone too. While the lease holds, `disable --ttl` is refused as a
+  /// plain disable is.
+  @Test func leaseIsItsOwnHolder() throws {
+    let t = try Target()
+    defer { t.stop() }
+    let key = "fixture.ctl.audit"
+    func holders() throws -> [String] { Self.entry(try Self.list(t), key)?["holders"] as? [String] ?? ["?"] }
+    // Negative control: a plain enable holds as `enabled`.
+    let plain = try Self.ctl(["enable", "--pid", "\(t.pid)", key])
+    #expect(plain.status == 0, "\(plain.stderr)")
+    #expect(try holders() == ["enabled"])
+    let holder = Process()
+    holder.executableURL = URL(fileURLWithPath: StressCommandTests.tool)
+    holder.arguments = ["ctl", "enable", "--pid", "\(t.pid)", key, "--hold"]
+    holder.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+    holder.standardError = FileHandle(forWritingAtPath: "/dev/null")
+    try holder.run()
+    defer { if holder.isRunning { kill(holder.processIdentifier, SIGKILL); holder.waitUntilExit() } }
+    let lease = "lease pid \(holder.processIdentifier) "
+    let deadline = Date().addingTimeInterval(30)
+    while Date() < deadline, try !holders().contains(where: { $0.hasPrefix(lease) }) { usleep(50_000) }
+    let held = try holders()
+    #expect(held.count == 2 && held.first == "enabled" && held.last?.hasPrefix(lease) == true && held.last?.hasSuffix(" hold") == true, "\(held)")
+    // Off-leases switch off, so they are refused while others hold.
+    let off = try Self.ctl(["disable", "--pid", "\(t.pid)", key, "--ttl", "30s"])
+    #expect(off.status != 0 && off.stderr.contains("--force"), "\(off.stderr)")
+    #expect(Self.entry(try Self.list(t), key)?["enabled"] as? Bool == true)
+    // The command exits (Ctrl-C): the lease releases its share only.
+    kill(holder.processIdentifier, SIGINT)
+    holder.waitUntilExit()
+    while Date() < deadline, try holders() != ["enabled"] { usleep(50_000) }
+    #expect(try holders() == ["enabled"])
+    #expect(Self.entry(try Self.list(t), key)?["enabled"] as? Bool == true, "the lease's end switched off what `enabled` holds")
+    #expect(t.audit.contains("held by \(lease.dropLast())"), "\(t.audit)")
+    #expect(t.audit.contains("ended (the client holding it disconnected): released \(key), still on (held by enabled)"), "\(t.audit)")
+    // With the plain enable gone, the key is off: nobody holds it.
+    let plainOff = try Self.ctl(["disable", "--pid", "\(t.pid)", key])
+    #expect(plainOff.status == 0, "\(plainOff.stderr)")
+    #expect(try holders() == [] && Self.entry(try Self.list(t), key)?["enabled"] as? Bool == false)
   }
 
   /// Another user is refused: by the socket's permissions (the directory
@@ -284,7 +330,35 @@ import Testing
     #expect(!(try Self.list(t)).isEmpty)
   }
 
+  /// The welcome names the runtime ABI the process runs (the header's
+  /// JL_RUNTIME_ABI), not a number written into the server (which said 2
+  /// after the ABI became 3: the negative control this test was for).
+  @Test func welcomeCarriesTheRuntimeABI() throws {
+    let header = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("Sources/CJumpLabelSite/include/jumplabel_runtime_abi.h")
+    let define = try #require(try String(contentsOf: header, encoding: .utf8).split(separator: "\n").first { $0.hasPrefix("#define JL_RUNTIME_ABI ") })
+    let abi = try #require(UInt32(define.split(separator: " ")[2].filter(\.isNumber)), "\(define)")
+    let t = try Target()
+    defer { t.stop() }
+    let fd = try rawConnect(t.socket)
+    defer { close(fd) }
+    try ControlSecurityTests.sendAll(fd, try Message.hello(minVersion: 2, maxVersion: 2, client: "abi").encoded())
+    var buffer: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    var got: [Message] = []
+    // Until the first message (the socket's 15 s receive timeout is the hang guard).
+    while got.isEmpty {
+      let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+      if n <= 0 { break }
+      buffer += chunk[0..<n]
+      got += try Message.decodeAll(from: &buffer)
+    }
+    guard case let .welcome(_, _, _, _, _, runtimeABI, _)? = got.first else { Issue.record("no welcome: \(got)"); return }
+    #expect(runtimeABI == abi && abi >= 3, "welcome says \(runtimeABI), the header \(abi)")
+  }
+
   func rawConnect(_ path: String) throws -> Int32 {
+    sigpipeHandled
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
     var a = sockaddr_un()
     a.sun_family = sa_family_t(AF_UNIX)

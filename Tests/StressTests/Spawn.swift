@@ -23,6 +23,7 @@ struct ChildRun {
 /// `timedOut`: a hang fails the test instead of hanging the suite.
 func spawn(_ path: String, _ args: [String], env: [String: String] = [:], timeout: Double = 300,
            whileRunning: ((Process) -> Void)? = nil) throws -> ChildRun {
+  sigpipeHandled
   let p = Process()
   p.executableURL = URL(fileURLWithPath: path)
   p.arguments = args
@@ -47,10 +48,10 @@ func spawn(_ path: String, _ args: [String], env: [String: String] = [:], timeou
   let errDone = DispatchSemaphore(value: 0)
   let errHandle = err.fileHandleForReading
   Thread {
-    errData.data = errHandle.readDataToEndOfFile()
+    errData.data = (try? errHandle.readToEnd()) ?? Data()
     errDone.signal()
   }.start()
-  let o = out.fileHandleForReading.readDataToEndOfFile()
+  let o = (try? out.fileHandleForReading.readToEnd()) ?? Data()
   errDone.wait()
   let x = errData.data
   p.waitUntilExit()
@@ -115,14 +116,26 @@ func killTree(_ pid: Int32) {
 /// that nothing after it is consumed): a child's first line, which says
 /// where it listens. Empty or partial if the child closed its end first.
 func readFirstLine(_ h: FileHandle) -> String {
+  sigpipeHandled
   var line = ""
   while !line.hasSuffix("\n") {
-    let d = h.readData(ofLength: 1)
-    if d.isEmpty { break }
+    // The throwing read: readData(ofLength:) traps on an error.
+    guard let d = try? h.read(upToCount: 1), !d.isEmpty else { break }
     line += String(decoding: d, as: UTF8.self)
   }
   return line
 }
+
+/// The test process never dies of SIGPIPE: a write to a pipe or socket
+/// whose reader is gone fails with EPIPE instead (every test write
+/// handles it: `send(..., MSG_NOSIGNAL)`, `write(contentsOf:)`). Set once,
+/// from the helpers every suite that spawns or connects goes through
+/// (spawn, readFirstLine, ControlTests.rawConnect). An empty handler, not
+/// SIG_IGN: an ignored signal stays ignored across exec, so the children
+/// (the CLI, the harness) would lose their default; a handler is reset.
+let sigpipeHandled: Void = {
+  _ = signal(SIGPIPE) { _ in }
+}()
 
 /// Tests whose effects reach past their own child process take turns: CPU
 /// hot-plug (bpftrace cannot open its per-CPU buffers while a CPU is

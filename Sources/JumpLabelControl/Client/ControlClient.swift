@@ -65,6 +65,11 @@ public final class ControlClient {
   /// that is connected already (one end of a socketpair). Takes
   /// ownership of `d` (closed on failure and at deinit).
   @_spi(Testing) public init(connected d: Int32, path: String, expecting: Expected? = nil, timeout: Duration = .seconds(10), client: String = "jumplabel-ctl") throws(ControlError) {
+    // Every stored property has its value once `fd` is set, so a throw
+    // from here on runs deinit, which closes `fd`: the failure paths must
+    // not close it too. (They did: the second close hit whatever the
+    // process had opened under that number meanwhile, another thread's
+    // socket or pipe, which then failed with EPIPE or ECONNRESET.)
     fd = d
     let (s, a) = timeout.components
     _ = jlc_set_receive_timeout(fd, Int32(clamping: s * 1000 + a / 1_000_000_000_000_000))
@@ -73,11 +78,9 @@ public final class ControlClient {
       // The kernel's word, not the peer's: who is at the other end.
       var ppid: Int32 = 0, puid: UInt32 = 0, pgid: UInt32 = 0
       guard jlc_peer(fd, &ppid, &puid, &pgid) == 0 else {
-        Glibc.close(fd)
         throw .untrusted(path: path, reason: "cannot read the server's credentials (SO_PEERCRED)")
       }
       guard ppid == e.pid, puid == e.uid else {
-        Glibc.close(fd)
         throw .untrusted(path: path, reason: "the socket is served by pid \(ppid) uid \(puid), not by pid \(e.pid) uid \(e.uid)")
       }
     }
@@ -89,7 +92,6 @@ public final class ControlClient {
     do {
       first = try receive()
     } catch {
-      Glibc.close(fd)
       throw sent ?? error
     }
     switch first {
@@ -101,14 +103,11 @@ public final class ControlClient {
       self.program = program
       idleTimeoutMillis = idle
       if checks, let e = expecting, p != UInt32(bitPattern: e.pid) || start != e.startTime || ns != e.pidNamespace {
-        Glibc.close(fd)
         throw .untrusted(path: path, reason: "the server says it is pid \(p) (start \(start), pid namespace \(ns)), not pid \(e.pid) (start \(e.startTime), pid namespace \(e.pidNamespace))")
       }
     case let .error(code, message):
-      Glibc.close(fd)
       throw .refused(code: code.rawValue, message: message)
     default:
-      Glibc.close(fd)
       throw .protocolError(.malformed("expected welcome"))
     }
   }
@@ -233,7 +232,8 @@ public final class ControlClient {
     return pending.isEmpty ? nil : pending.removeFirst().message
   }
 
-  /// Every key and tracepoint of the process (all parts of the reply).
+  /// Every key and tracepoint of the process, with its holders and the
+  /// reason of its last forced disable (all parts of the reply).
   public func list() throws(ControlError) -> [Message.ListEntry] {
     try send(.list)
     var parts = ReplyParts<Message.ListEntry>(expecting: "a list part")
@@ -243,48 +243,22 @@ public final class ControlClient {
 
   /// Switches the keys matching `patterns` in one batch. Names are
   /// checked here first (``ControlText/problem(withName:what:)``).
-  public func set(enable: Bool, patterns: [String], dryRun: Bool = false, hold: Bool = false, ttlMillis: UInt32 = 0) throws(ControlError) -> [Message.Change] {
-    try Self.check(patterns, what: "key name or pattern")
-    try send(.set(enable: enable, dryRun: dryRun, hold: hold, ttlMillis: ttlMillis, patterns: patterns))
-    var parts = ReplyParts<Message.Change>(expecting: "a set result part")
-    try collect(&parts) { if case let .setResultPart(last, c) = $0 { (last, c) } else { nil } }
-    return parts.items
-  }
-
-  /// `list` with each entry's holders and forced-off reason (#17).
-  public func listWithHolders() throws(ControlError) -> [Message.ListEntry] {
-    try send(.listEx)
-    var all: [Message.ListEntry] = []
-    while true {
-      switch try receive() {
-      case let .listExPart(last, entries):
-        all += entries
-        if last { return all }
-      case let .error(code, message): throw .refused(code: code.rawValue, message: message)
-      default: throw .protocolError(.malformed("expected a list part"))
-      }
-    }
-  }
-
-  /// `set` with options (#17): `force` drops the other holders of keys
-  /// being disabled instead of refusing; `undeclared` remembers names no
-  /// image declares (else they are refused, with suggestions). Returns
-  /// the changes and what the batch cost in the process (nil: nothing
-  /// was patched).
+  /// `force` drops the other holders of keys being disabled instead of
+  /// refusing; `undeclared` remembers names no image declares (else they
+  /// are refused, with suggestions). Returns the changes and what the
+  /// batch cost in the process (nil: nothing was patched).
   public func set(enable: Bool, patterns: [String], dryRun: Bool = false, hold: Bool = false, ttlMillis: UInt32 = 0,
-                  force: Bool, undeclared: Bool) throws(ControlError) -> (changes: [Message.Change], cost: Message.BatchCost?) {
+                  force: Bool = false, undeclared: Bool = false) throws(ControlError) -> (changes: [Message.Change], cost: Message.BatchCost?) {
     try Self.check(patterns, what: "key name or pattern")
-    try send(.setEx(enable: enable, dryRun: dryRun, hold: hold, ttlMillis: ttlMillis, force: force, undeclared: undeclared, patterns: patterns))
-    var all: [Message.Change] = []
-    while true {
-      switch try receive() {
-      case let .setReportPart(last, cost, changes):
-        all += changes
-        if last { return (all, cost) }
-      case let .error(code, message): throw .refused(code: code.rawValue, message: message)
-      default: throw .protocolError(.malformed("expected a set report"))
-      }
+    try send(.set(enable: enable, dryRun: dryRun, hold: hold, ttlMillis: ttlMillis, force: force, undeclared: undeclared, patterns: patterns))
+    var parts = ReplyParts<Message.Change>(expecting: "a set result part")
+    var cost: Message.BatchCost?
+    try collect(&parts) {
+      guard case let .setResultPart(last, c, changes) = $0 else { return nil }
+      if last { cost = c }
+      return (last, changes)
     }
+    return (parts.items, cost)
   }
 
   /// Forgets the remembered states of these undeclared names; returns

@@ -24,16 +24,23 @@ public enum Message: Sendable, Equatable {
                idleTimeoutMillis: UInt32)
   /// Server: the request failed (or the connection is being closed).
   case error(code: ErrorCode, message: String)
-  /// Client: every key and tracepoint.
+  /// Client: every key and tracepoint, with its holders.
   case list
   /// Server: part of the answer to `list` (`last` on the final part).
   case listPart(last: Bool, entries: [ListEntry])
   /// Client: switch every key matching `patterns` (globs) on or off, in
   /// one batch. `ttlMillis` > 0: revert after that long. `hold`: revert
-  /// when this connection closes. `dryRun`: report only.
-  case set(enable: Bool, dryRun: Bool, hold: Bool, ttlMillis: UInt32, patterns: [String])
-  /// Server: part of what `set` changed (or would change).
-  case setResultPart(last: Bool, changes: [Change])
+  /// when this connection closes (with `ttlMillis` or `hold`, an enable
+  /// holds the keys as a lease). `dryRun`: report only. `force` drops
+  /// every other holder of a key being disabled instead of refusing (the
+  /// server records who forced it); `undeclared` remembers names no
+  /// loaded image declares (without it they are refused, with the
+  /// closest declared names).
+  case set(enable: Bool, dryRun: Bool, hold: Bool, ttlMillis: UInt32, force: Bool, undeclared: Bool, patterns: [String])
+  /// Server: part of what `set` changed (or would change); the last part
+  /// carries what the batch cost, measured in the process (nil on every
+  /// other part, and when nothing was patched).
+  case setResultPart(last: Bool, cost: BatchCost?, changes: [Change])
   /// Client: stream the events of the tracepoints matching `patterns`.
   /// 0 means no limit for `maxEvents` and `durationMillis`.
   case trace(maxEvents: UInt32, durationMillis: UInt32, bufferEvents: UInt32, patterns: [String])
@@ -53,19 +60,6 @@ public enum Message: Sendable, Equatable {
   case ping
   /// Server: the answer to `ping`.
   case pong
-  /// Client (#17): `set` with options: `force` drops every other holder
-  /// of a key being disabled instead of refusing (the server records who
-  /// forced it); `undeclared` remembers names no loaded image declares
-  /// (without it they are refused, with the closest declared names).
-  /// Answered with `setReportPart`s.
-  case setEx(enable: Bool, dryRun: Bool, hold: Bool, ttlMillis: UInt32, force: Bool, undeclared: Bool, patterns: [String])
-  /// Server: part of what `setEx` changed, and (on the last part) what
-  /// the batch cost, measured in the process.
-  case setReportPart(last: Bool, cost: BatchCost?, changes: [Change])
-  /// Client (#17): `list` with each entry's holders.
-  case listEx
-  /// Server: part of the answer to `listEx`.
-  case listExPart(last: Bool, entries: [ListEntry])
   /// Client (#17): forget the remembered states of these undeclared names.
   case forget(names: [String])
   /// Server: part of the names `forget` dropped.
@@ -85,8 +79,6 @@ public enum Message: Sendable, Equatable {
     case set = 0x20, setResultPart = 0x21
     case trace = 0x30, traceStartedPart = 0x31, event = 0x32, traceEnd = 0x33, traceStop = 0x34
     case ping = 0x40, pong = 0x41
-    case listEx = 0x12, listExPart = 0x13
-    case setEx = 0x22, setReportPart = 0x23
     case forget = 0x24, forgottenPart = 0x25
     case debug = 0x50, debugReplyPart = 0x51
   }
@@ -112,10 +104,10 @@ public enum Message: Sendable, Equatable {
     public var probes: UInt16
     public var payloadType: String
     public var problem: String
-    /// Who holds it on ("enabled, trace pid 4242, code ×2"); only in
-    /// `listExPart` (empty in `listPart`).
+    /// Who holds it on ("enabled, trace pid 4242, code ×2"); empty when
+    /// nobody does.
     public var holders: String = ""
-    /// The reason of the last forced disable, if any (`listExPart` only).
+    /// The reason of the last forced disable, if any (else empty).
     public var forcedOff: String = ""
 
     public init(name: String, isTracepoint: Bool, state: Bool, defaultValue: Bool, declared: Bool, count: Int64, sites: UInt32,
@@ -134,31 +126,30 @@ public enum Message: Sendable, Equatable {
       self.problem = problem
     }
 
-    func write(to w: inout BodyWriter, extended: Bool = false) throws(ProtocolError) {
+    func write(to w: inout BodyWriter) throws(ProtocolError) {
       try w.string(name); w.bool(isTracepoint); w.bool(state); w.bool(defaultValue); w.bool(declared)
       w.i64(count); w.u32(sites); w.u64(fallbackHits); w.u64(fallbackHitsInOptimizedCode); w.u16(probes)
       try w.string(payloadType); try w.string(problem)
-      if extended { try w.string(holders); try w.string(forcedOff) }
+      try w.string(holders); try w.string(forcedOff)
     }
 
-    static func read(_ r: inout BodyReader, extended: Bool) throws(ProtocolError) -> ListEntry {
+    static func read(_ r: inout BodyReader) throws(ProtocolError) -> ListEntry {
       var e = ListEntry(
         name: try r.string("entry.name"), isTracepoint: try r.bool("entry.tracepoint"), state: try r.bool("entry.state"),
         defaultValue: try r.bool("entry.default"), declared: try r.bool("entry.declared"), count: try r.i64("entry.count"),
         sites: try r.u32("entry.sites"), fallbackHits: try r.u64("entry.fallbackHits"),
         fallbackHitsInOptimizedCode: try r.u64("entry.optimizedHits"), probes: try r.u16("entry.probes"),
         payloadType: try r.string("entry.payloadType"), problem: try r.string("entry.problem"))
-      if extended {
-        e.holders = try r.string("entry.holders")
-        e.forcedOff = try r.string("entry.forcedOff")
-      }
+      e.holders = try r.string("entry.holders")
+      e.forcedOff = try r.string("entry.forcedOff")
       return e
     }
 
-    /// Its size on the wire (in `listPart`; `listExPart` adds ``extendedSize``).
-    public var encodedSize: Int { 3 * 2 + name.utf8.count + payloadType.utf8.count + problem.utf8.count + 4 + 8 + 4 + 8 + 8 + 2 }
-    /// Its size on the wire in `listExPart`.
-    public var extendedSize: Int { encodedSize + 4 + holders.utf8.count + forcedOff.utf8.count }
+    /// Its size on the wire, in a `listPart`.
+    public var encodedSize: Int {
+      5 * 2 + name.utf8.count + payloadType.utf8.count + problem.utf8.count + holders.utf8.count + forcedOff.utf8.count
+        + 4 + 8 + 4 + 8 + 8 + 2
+    }
   }
 
   /// One key's part in a `set`.
@@ -192,10 +183,6 @@ public enum Message: Sendable, Equatable {
 
   public var kind: Kind {
     switch self {
-    case .setEx: return .setEx
-    case .setReportPart: return .setReportPart
-    case .listEx: return .listEx
-    case .listExPart: return .listExPart
     case .forget: return .forget
     case .forgottenPart: return .forgottenPart
     case .hello: return .hello
@@ -231,26 +218,18 @@ public enum Message: Sendable, Equatable {
     case let .welcome(v, pid, start, ns, program, abi, idle):
       w.u16(v); w.u32(pid); w.u64(start); w.u64(ns); try w.string(program); w.u32(abi); w.u32(idle)
     case let .error(code, message): w.u16(code.rawValue); try w.string(message)
-    case .list, .traceStop, .ping, .pong, .listEx: break
-    case let .setEx(enable, dryRun, hold, ttl, force, undeclared, patterns):
-      w.bool(enable); w.bool(dryRun); w.bool(hold); w.u32(ttl); w.bool(force); w.bool(undeclared); try w.strings(patterns)
-    case let .setReportPart(last, cost, changes):
-      w.bool(last); w.bool(cost != nil)
-      if let cost { w.u32(cost.sitesPatched); try w.string(cost.patchProtocol); w.u16(cost.syncs); w.u64(cost.nanoseconds) }
-      try w.count(changes.count)
-      for c in changes { try w.string(c.name); w.bool(c.before); w.bool(c.after); w.bool(c.declared) }
-    case let .listExPart(last, entries):
-      w.bool(last); try w.count(entries.count)
-      for e in entries { try e.write(to: &w, extended: true) }
+    case .list, .traceStop, .ping, .pong: break
     case let .forget(names): try w.strings(names)
     case let .forgottenPart(last, names): w.bool(last); try w.strings(names)
     case let .listPart(last, entries):
       w.bool(last); try w.count(entries.count)
       for e in entries { try e.write(to: &w) }
-    case let .set(enable, dryRun, hold, ttl, patterns):
-      w.bool(enable); w.bool(dryRun); w.bool(hold); w.u32(ttl); try w.strings(patterns)
-    case let .setResultPart(last, changes):
-      w.bool(last); try w.count(changes.count)
+    case let .set(enable, dryRun, hold, ttl, force, undeclared, patterns):
+      w.bool(enable); w.bool(dryRun); w.bool(hold); w.u32(ttl); w.bool(force); w.bool(undeclared); try w.strings(patterns)
+    case let .setResultPart(last, cost, changes):
+      w.bool(last); w.bool(cost != nil)
+      if let cost { w.u32(cost.sitesPatched); try w.string(cost.patchProtocol); w.u16(cost.syncs); w.u64(cost.nanoseconds) }
+      try w.count(changes.count)
       for c in changes { try w.string(c.name); w.bool(c.before); w.bool(c.after); w.bool(c.declared) }
     case let .trace(maxEvents, duration, buffer, patterns):
       w.u32(maxEvents); w.u32(duration); w.u32(buffer); try w.strings(patterns)
@@ -281,45 +260,32 @@ public enum Message: Sendable, Equatable {
     case .traceStop: m = .traceStop
     case .ping: m = .ping
     case .pong: m = .pong
-    case .listEx: m = .listEx
-    case .listPart, .listExPart:
+    case .listPart:
       let last = try r.bool("list.last")
       let n = Int(try r.u16("list.count"))
       var entries: [ListEntry] = []
-      for _ in 0..<n { entries.append(try ListEntry.read(&r, extended: kind == .listExPart)) }
-      m = kind == .listPart ? .listPart(last: last, entries: entries) : .listExPart(last: last, entries: entries)
-    case .setEx:
-      m = .setEx(enable: try r.bool("setEx.enable"), dryRun: try r.bool("setEx.dryRun"), hold: try r.bool("setEx.hold"),
-                 ttlMillis: try r.u32("setEx.ttl"), force: try r.bool("setEx.force"), undeclared: try r.bool("setEx.undeclared"),
-                 patterns: try r.strings("setEx.patterns"))
-    case .setReportPart:
-      let last = try r.bool("report.last")
-      var cost: BatchCost?
-      if try r.bool("report.hasCost") {
-        cost = BatchCost(sitesPatched: try r.u32("cost.sites"), patchProtocol: try r.string("cost.protocol"),
-                         syncs: try r.u16("cost.syncs"), nanoseconds: try r.u64("cost.ns"))
-      }
-      let n = Int(try r.u16("report.count"))
-      var changes: [Change] = []
-      for _ in 0..<n {
-        changes.append(Change(name: try r.string("change.name"), before: try r.bool("change.before"),
-                              after: try r.bool("change.after"), declared: try r.bool("change.declared")))
-      }
-      m = .setReportPart(last: last, cost: cost, changes: changes)
+      for _ in 0..<n { entries.append(try ListEntry.read(&r)) }
+      m = .listPart(last: last, entries: entries)
     case .forget: m = .forget(names: try r.strings("forget.names"))
     case .forgottenPart: m = .forgottenPart(last: try r.bool("forgotten.last"), names: try r.strings("forgotten.names"))
     case .set:
       m = .set(enable: try r.bool("set.enable"), dryRun: try r.bool("set.dryRun"), hold: try r.bool("set.hold"),
-               ttlMillis: try r.u32("set.ttl"), patterns: try r.strings("set.patterns"))
+               ttlMillis: try r.u32("set.ttl"), force: try r.bool("set.force"), undeclared: try r.bool("set.undeclared"),
+               patterns: try r.strings("set.patterns"))
     case .setResultPart:
       let last = try r.bool("result.last")
+      var cost: BatchCost?
+      if try r.bool("result.hasCost") {
+        cost = BatchCost(sitesPatched: try r.u32("cost.sites"), patchProtocol: try r.string("cost.protocol"),
+                         syncs: try r.u16("cost.syncs"), nanoseconds: try r.u64("cost.ns"))
+      }
       let n = Int(try r.u16("result.count"))
       var changes: [Change] = []
       for _ in 0..<n {
         changes.append(Change(name: try r.string("change.name"), before: try r.bool("change.before"),
                               after: try r.bool("change.after"), declared: try r.bool("change.declared")))
       }
-      m = .setResultPart(last: last, changes: changes)
+      m = .setResultPart(last: last, cost: cost, changes: changes)
     case .trace:
       m = .trace(maxEvents: try r.u32("trace.max"), durationMillis: try r.u32("trace.duration"),
                  bufferEvents: try r.u32("trace.buffer"), patterns: try r.strings("trace.patterns"))

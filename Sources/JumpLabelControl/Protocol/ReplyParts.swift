@@ -1,6 +1,6 @@
 /// The client's side of a reply in parts: collects the parts of one
 /// reply (``Message/listPart(last:entries:)``,
-/// ``Message/setResultPart(last:changes:)``,
+/// ``Message/setResultPart(last:cost:changes:)``,
 /// ``Message/traceStartedPart(last:bufferEvents:names:)``) until the last,
 /// and bounds what a server can make the client hold: a reply over
 /// ``ReplyParts/maxBytes`` is refused (a hostile server could otherwise

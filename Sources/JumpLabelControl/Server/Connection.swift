@@ -1,4 +1,5 @@
 import Glibc
+import JumpLabel
 import Tracepoints
 
 /// One client connection, owned by the server thread.
@@ -89,8 +90,8 @@ final class TraceSession {
   }
 }
 
-/// A change to undo later: after a ttl, or when the connection that made
-/// it with `--hold` closes.
+/// A change to undo later, or a lease to end: after a ttl, or when the
+/// connection that made it with `--hold` closes.
 struct Revert {
   /// The keys the change really switched.
   let names: [String]
@@ -102,4 +103,7 @@ struct Revert {
   let connection: Int32?
   /// Who made the change.
   let peer: String
+  /// The lease holding the keys on (an enable with a ttl or a hold): it
+  /// ends by releasing its share, not by switching them (Leases.swift).
+  var lease: StaticKeyHolder? = nil
 }

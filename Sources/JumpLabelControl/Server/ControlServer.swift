@@ -19,6 +19,8 @@ final class ControlServer: @unchecked Sendable {
   private let stopping = Atomic<Bool>(false)
   private(set) var connections: [Int32: Connection] = [:]
   var reverts: [Revert] = []
+  /// Numbers the leases, so that each is a holder of its own.
+  var leaseSerial = 0
   /// When to hand freed trace buffers back to the system (see `tick`).
   var trimDue: UInt64?
 

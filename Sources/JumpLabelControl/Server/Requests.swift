@@ -1,3 +1,4 @@
+import CJumpLabelSite
 import Glibc
 import JumpLabel
 import Tracepoints
@@ -20,16 +21,11 @@ extension ControlServer {
       let idle = options.idleTimeout.map { UInt32(clamping: nanoseconds($0) / 1_000_000) } ?? 0
       c.send(.welcome(version: min(hi, Frame.versions.upperBound), pid: UInt32(getpid()),
                       startTime: SocketDirectory.ownStartTime ?? 0, pidNamespace: SocketDirectory.pidNamespace,
-                      program: ControlText.cut(programName(), to: 64), runtimeABI: 2, idleTimeoutMillis: max(idle, 1)))
+                      program: ControlText.cut(programName(), to: 64), runtimeABI: JL_RUNTIME_ABI, idleTimeoutMillis: max(idle, 1)))
     case .list:
       sendList(to: c)
-    case .listEx:
-      sendList(to: c, extended: true)
-    case let .set(enable, dryRun, hold, ttl, patterns):
-      set(enable: enable, dryRun: dryRun, hold: hold, ttl: ttl, patterns: patterns, from: c)
-    case let .setEx(enable, dryRun, hold, ttl, force, undeclared, patterns):
-      set(enable: enable, dryRun: dryRun, hold: hold, ttl: ttl, patterns: patterns, from: c,
-          extended: (force: force, undeclared: undeclared))
+    case let .set(enable, dryRun, hold, ttl, force, undeclared, patterns):
+      set(enable: enable, dryRun: dryRun, hold: hold, ttl: ttl, force: force, undeclared: undeclared, patterns: patterns, from: c)
     case let .forget(names):
       forget(names, from: c)
     case let .trace(maxEvents, duration, buffer, patterns):
@@ -41,7 +37,7 @@ extension ControlServer {
     case let .debug(command):
       debugRequest(command, from: c)
     case .welcome, .error, .listPart, .setResultPart, .traceStartedPart, .event, .traceEnd, .pong,
-         .listExPart, .setReportPart, .forgottenPart, .debugReplyPart:
+         .forgottenPart, .debugReplyPart:
       c.send(.error(code: .unexpected, message: "\(m.kind) is a server message"))
       close(c, reason: "unexpected message")
     }
@@ -54,7 +50,7 @@ extension ControlServer {
 
   // MARK: list
 
-  private func sendList(to c: Connection, extended: Bool = false) {
+  private func sendList(to c: Connection) {
     let probes = Dictionary(Tracepoints.list().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
     let entries = StaticKeys.list().map { k in
       // Names declared in code may be longer than a request may name:
@@ -68,13 +64,10 @@ extension ControlServer {
         probes: UInt16(clamping: probes[k.name]?.probes ?? 0),
         payloadType: ControlText.cut(probes[k.name]?.payloadType ?? "", to: ControlLimits.maxEntryTextBytes),
         problem: ControlText.cut(problem, to: ControlLimits.maxEntryTextBytes))
-      if extended {
-        e.holders = ControlText.cut(k.holders.holderList, to: ControlLimits.maxEntryTextBytes)
-        e.forcedOff = ControlText.cut(k.forcedOff ?? "", to: ControlLimits.maxEntryTextBytes)
-      }
+      e.holders = ControlText.cut(k.holders.holderList, to: ControlLimits.maxEntryTextBytes)
+      e.forcedOff = ControlText.cut(k.forcedOff ?? "", to: ControlLimits.maxEntryTextBytes)
       return e
     }
-    if extended { return sendInParts(entries, size: \.extendedSize, to: c) { .listExPart(last: $0, entries: $1) } }
     sendInParts(entries, size: \.encodedSize, to: c) { .listPart(last: $0, entries: $1) }
   }
 
@@ -109,11 +102,12 @@ extension ControlServer {
 
   // MARK: set
 
-  /// `set`, or `setEx` when `extended` is given (#17): a forced disable,
-  /// names no image declares refused with suggestions unless
-  /// `undeclared`, and the batch's cost in the reply.
-  private func set(enable: Bool, dryRun: Bool, hold: Bool, ttl: UInt32, patterns: [String], from c: Connection,
-                   extended: (force: Bool, undeclared: Bool)? = nil) {
+  /// `set` (#17): a forced disable drops the other holders, names no
+  /// image declares are refused with suggestions unless `undeclared` (or
+  /// remembered already), and the last part of the reply carries the
+  /// batch's cost.
+  private func set(enable: Bool, dryRun: Bool, hold: Bool, ttl: UInt32, force forced: Bool, undeclared: Bool,
+                   patterns: [String], from c: Connection) {
     if options.readOnly && !dryRun {
       audit.write("refused a change from \(c.peer): the control server is read-only")
       return c.send(.error(code: .refused, message: "this process's control server is read-only"))
@@ -132,17 +126,21 @@ extension ControlServer {
     let declaredNames = Set(keys.filter(\.declared).map(\.name))
     let onlyRemembered = names.allSatisfy { declaredNames.contains($0) || remembered.contains($0) }
     guard !names.isEmpty else { return c.send(.error(code: .failed, message: "no key matches \(ControlText.quoted(patterns))")) }
+    if enable && !dryRun && (ttl > 0 || hold) {
+      let before = Dictionary(keys.map { ($0.name, $0.state) }, uniquingKeysWith: { a, _ in a })
+      return enableAsLease(names, declared: declaredNames, before: before, ttl: ttl, hold: hold, from: c)
+    }
     let changes: [StaticKeyChange]
     // Who forced it, for the holders it drops (a trace client ends with it).
-    let force = extended?.force == true && !enable ? "disabled by pid \(c.peerPID) (jumplabel ctl --force)" : nil
+    let force = forced && !enable ? "disabled by pid \(c.peerPID) (jumplabel ctl --force)" : nil
     do {
-      changes = try StaticKeys.set(names: names, enabled: enable, undeclared: extended.map { $0.undeclared || onlyRemembered } ?? true,
+      changes = try StaticKeys.set(names: names, enabled: enable, undeclared: undeclared || onlyRemembered,
                                    dryRun: dryRun, force: force)
     } catch {
       var message = ControlText.cut(error.description, to: 4 * ControlLimits.quotedBytes)
       if case let .unknownKey(name) = error {
         message = ControlText.cut(Self.undeclaredMessage(name), to: 4 * ControlLimits.quotedBytes)
-      } else if case .heldBy = error, extended != nil {
+      } else if case .heldBy = error {
         message += " (`jumplabel ctl disable --force` drops their holds; a trace client is told)"
       }
       audit.write("change by \(c.peer) failed: \(enable ? "enable" : "disable") \(ControlText.quoted(names)): \(message)")
@@ -163,14 +161,11 @@ extension ControlServer {
     let reply = changes.map {
       Message.Change(name: ControlText.cut($0.name, to: ControlLimits.maxNameBytes), before: $0.before, after: $0.after, declared: $0.declared)
     }
-    guard extended != nil else {
-      return sendInParts(reply, size: { $0.name.utf8.count + 5 }, to: c) { .setResultPart(last: $0, changes: $1) }
-    }
     let cost = changes.lazy.compactMap(\.cost).first.map {
       Message.BatchCost(sitesPatched: UInt32(clamping: $0.sitesPatched), patchProtocol: $0.protocol,
                         syncs: UInt16(clamping: $0.syncs), nanoseconds: $0.nanoseconds)
     }
-    sendInParts(reply, size: { $0.name.utf8.count + 5 }, to: c) { last, part in .setReportPart(last: last, cost: last ? cost : nil, changes: part) }
+    sendInParts(reply, size: { $0.name.utf8.count + 5 }, to: c) { last, part in .setResultPart(last: last, cost: last ? cost : nil, changes: part) }
   }
 
   /// The refusal of a name no loaded image declares, with the closest
@@ -201,8 +196,10 @@ extension ControlServer {
   }
 
   /// Undoes a change, for the keys still in the state it set (a key
-  /// changed again since is left alone, and the log says so).
+  /// changed again since is left alone, and the log says so); a lease
+  /// releases its holds instead.
   func revert(_ r: Revert, why: String) {
+    if let lease = r.lease { return endLease(lease, of: r, why: why) }
     let now = Dictionary(StaticKeys.list().map { ($0.name, $0.state) }, uniquingKeysWith: { a, _ in a })
     let still = r.names.filter { now[$0] == !r.to }
     let moved = r.names.filter { now[$0] != !r.to }

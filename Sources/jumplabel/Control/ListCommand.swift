@@ -14,7 +14,7 @@ struct ListCommand: ParsableCommand {
 
   func run() throws {
     let c = try target.connect()
-    let entries = try c.listWithHolders()
+    let entries = try c.list()
     if json || isatty(1) == 0 {
       try printJSON(entries.map { e in
         var d: [String: Any] = [

@@ -33,7 +33,7 @@ struct SetOptions: ParsableArguments {
                                     force: force, undeclared: undeclared)
     // A tracepoint named where a key is expected: say so (it works: the
     // tracepoint's emit sites call its probes, if any, from now on).
-    let tracepoints = Set(((try? c.listWithHolders()) ?? []).filter(\.isTracepoint).map(\.name))
+    let tracepoints = Set(((try? c.list()) ?? []).filter(\.isTracepoint).map(\.name))
     let costJSON: [String: Any]? = cost.map {
       ["sitesPatched": Int($0.sitesPatched), "protocol": $0.patchProtocol, "syncs": Int($0.syncs), "nanoseconds": Int($0.nanoseconds)]
     }

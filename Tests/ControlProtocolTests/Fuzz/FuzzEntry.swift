@@ -19,7 +19,7 @@ public func fuzzControlProtocol(_ data: UnsafePointer<UInt8>, _ size: Int) -> CI
     // The client's reply assembly: whatever comes, a step or a throw.
     let n = Frame.headerSize + f.body.count
     _ = try? list.take(m, size: n) { if case let .listPart(l, e) = $0 { (l, e) } else { nil } }
-    _ = try? set.take(m, size: n) { if case let .setResultPart(l, c) = $0 { (l, c) } else { nil } }
+    _ = try? set.take(m, size: n) { if case let .setResultPart(l, _, c) = $0 { (l, c) } else { nil } }
     _ = try? started.take(m, size: n) { if case let .traceStartedPart(l, _, x) = $0 { (l, x) } else { nil } }
   }
   return 0
