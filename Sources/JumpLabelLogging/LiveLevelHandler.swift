@@ -4,7 +4,7 @@ import Logging
 
 /// A `LogHandler` that wraps another and gives its label a live level:
 /// `jumplabel ctl log --pid P --label com.example.db trace` (or
-/// ``LiveLogLevels/set(rank:label:)``) changes it while the program runs,
+/// `LiveLogLevels.set(rank:label:)`) changes it while the program runs,
 /// for every existing `logger.debug(...)` call, with no code change.
 ///
 /// Bootstrap it once:

@@ -6,7 +6,7 @@ extension Logger {
   /// This logger's NOP call sites: `logger.live.debug("cache miss")` is one
   /// 5-byte NOP while `debug` is off for its module, and the message,
   /// metadata and source are built only when it is on. Levels are live
-  /// (``LiveLogLevels``, `jumplabel ctl log`), per module and per label;
+  /// (`LiveLogLevels`, `jumplabel ctl log`), per module and per label;
   /// each call site is also a dynamic-debug statement of its own.
   @inlinable @inline(__always)
   public var live: LiveLogger { LiveLogger(self) }

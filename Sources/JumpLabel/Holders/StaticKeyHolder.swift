@@ -6,7 +6,7 @@
 /// code are the holder ``Kind-swift.enum/code`` and are counted, not named.
 ///
 /// Who may switch a key off:
-/// - a holder releases only its own share (``StaticKeys/release(_:by:)``);
+/// - a holder releases only its own share (``StaticKeys/release(_:by:deferredBy:)``);
 /// - the boolean `disable()` owns only the ``Kind-swift.enum/enabled`` share:
 ///   while anybody else holds the key (code, probes, trace clients, a USDT
 ///   tracer, leases) it refuses with ``JumpLabelError/heldBy(key:holders:)``
