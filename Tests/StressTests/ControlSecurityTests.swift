@@ -44,8 +44,11 @@ import Testing
   /// lives: encoding throws, it no longer traps).
   @Test func largeRepliesComeInParts() throws {
     let t = try Target(env: [:], args: ["--start", "--read-only", "--test-keys", "10000", "--test-long-keys", "3"])
+    // The answers are about size, not speed: a debug build on a busy
+    // machine can take longer than the CLI's default 10 s to list 10,003
+    // keys, so each call waits up to 120 s (`--timeout`).
     defer { t.stop() }
-    let list = try Self.ctl(["list", "--pid", "\(t.pid)", "--json"])
+    let list = try Self.ctl(["list", "--pid", "\(t.pid)", "--timeout", "120s", "--json"])
     let entries = ControlTests.json(list)
     #expect(list.status == 0, "\(list.stderr)")
     #expect(entries.filter { ($0["name"] as? String)?.hasPrefix("test.bulk.") == true }.count == 10_000)
@@ -54,18 +57,18 @@ import Testing
     #expect(long.allSatisfy { ($0["problem"] as? String)?.contains("name cut: 100000 bytes") == true }, "\(long.map { $0["problem"] ?? "" })")
     // Dry runs are allowed on a read-only server: the whole result comes back.
     for (verb, pattern) in [("enable", "*"), ("disable", "test.*")] {
-      let dry = try Self.ctl([verb, "--pid", "\(t.pid)", "--dry-run", pattern, "--json"])
+      let dry = try Self.ctl([verb, "--pid", "\(t.pid)", "--timeout", "120s", "--dry-run", pattern, "--json"])
       #expect(dry.status == 0 && ControlTests.json(dry).count >= 10_003, "\(verb) \(pattern): \(dry.stderr)")
     }
     // A trace of a pattern as long as a request may carry that matches nothing: the error quotes it cut.
     let pattern = "nothing." + String(repeating: "z", count: ControlLimits.maxNameBytes - 9) + "*"
-    let tr = try Self.ctl(["trace", "--pid", "\(t.pid)", pattern, "--count", "1"])
+    let tr = try Self.ctl(["trace", "--pid", "\(t.pid)", "--timeout", "120s", pattern, "--count", "1"])
     #expect(tr.status != 0 && tr.stderr.contains("no tracepoint matches") && tr.stderr.contains("(1024 bytes)"), "\(tr.stderr.prefix(600))")
     // Too large to send: refused by the CLI, nothing sent.
     let auditBefore = t.audit
-    let huge = try Self.ctl(["enable", "--pid", "\(t.pid)", String(repeating: "a", count: 70_000)])
+    let huge = try Self.ctl(["enable", "--pid", "\(t.pid)", "--timeout", "120s", String(repeating: "a", count: 70_000)])
     #expect(huge.status != 0 && huge.stderr.contains("70000 bytes long; at most 1024"), "\(huge.stderr.prefix(400))")
-    let many = try Self.ctl(["enable", "--pid", "\(t.pid)"] + (0..<70).map { "k\($0)." + String(repeating: "b", count: 990) })
+    let many = try Self.ctl(["enable", "--pid", "\(t.pid)", "--timeout", "120s"] + (0..<70).map { "k\($0)." + String(repeating: "b", count: 990) })
     #expect(many.status != 0 && many.stderr.contains("does not fit in one control message"), "\(many.stderr.prefix(400))")
     #expect(t.audit == auditBefore, "a refused request reached the process")
     #expect(Self.alive(t))
@@ -363,12 +366,16 @@ import Testing
   // MARK: 5. Idle connections
 
   /// 64 connections that say hello and then nothing hold every slot
-  /// (`ctl list` is refused "busy"); after the idle timeout (1 s here)
+  /// (`ctl list` is refused "busy"); after the idle timeout (5 s here)
   /// they are closed with a timeout error, and `ctl list` gets through.
   /// A `--hold` lease outlives several timeouts (its client pings).
   /// Negative control: no idle timeout: after the same wait, still busy.
   @Test func idleConnectionsTimeOut() throws {
-    let t = try Target(env: [:], args: ["--start", "--test-idle-timeout-ms", "1000"])
+    // 5 s: long enough that filling the slots and the busy check happen
+    // before the first idle connection times out, and that the --hold
+    // client's ping (every third of it) survives a stall of seconds on a
+    // busy machine.
+    let t = try Target(env: [:], args: ["--start", "--test-idle-timeout-ms", "5000"])
     defer { t.stop() }
     let holder = Process()
     holder.executableURL = URL(fileURLWithPath: StressCommandTests.tool)
@@ -394,7 +401,7 @@ import Testing
     let ok = try Self.ctl(["list", "--pid", "\(t.pid)", "--json"])
     #expect(ok.status == 0, "\(ok.stderr)")
     #expect(ControlTests.entry(ControlTests.json(ok), "fixture.ctl.audit")?["enabled"] as? Bool == true, "the --hold lease was dropped")
-    #expect(t.audit.contains("idle for 1 s"), "\(t.audit)")
+    #expect(t.audit.contains("idle for 5 s"), "\(t.audit)")
     // The lease outlives many idle timeouts and the client's own 10 s
     // receive timeout (a pong alone must not make it wait for more).
     usleep(12_000_000)
@@ -406,7 +413,7 @@ import Testing
     defer { n.stop() }
     let held = try Self.fillSlots(n, count: 64)
     defer { for fd in held { close(fd) } }
-    usleep(3_000_000)  // three times the other target's timeout
+    usleep(7_000_000)  // longer than the other target's timeout
     let still = try Self.ctl(["list", "--pid", "\(n.pid)", "--json"])
     #expect(still.status != 0 && still.stderr.contains("too many control connections"), "\(still.stderr)")
   }

@@ -119,7 +119,7 @@ public final class ControlClient {
   /// ``ControlProcess/scan(removeStale:)``. The socket must be a socket
   /// (not a symlink) owned by the process's user, and the peer must be
   /// the process (SO_PEERCRED, then the welcome).
-  public static func connect(pid: Int32, socket: String? = nil) throws(ControlError) -> ControlClient {
+  public static func connect(pid: Int32, socket: String? = nil, timeout: Duration = .seconds(10)) throws(ControlError) -> ControlClient {
     let expected = try Expected.process(pid)
     let path: String
     if let socket {
@@ -138,7 +138,7 @@ public final class ControlClient {
         throw .untrusted(path: path, reason: "it belongs to uid \(st.st_uid), but process \(pid) runs as uid \(expected.uid)")
       }
     }
-    return try ControlClient(path: path, expecting: expected)
+    return try ControlClient(path: path, expecting: expected, timeout: timeout)
   }
 
   /// Sends one message. A request too large for a message (too many or

@@ -23,11 +23,14 @@ struct TargetOptions: ParsableArguments {
   @Option(help: "Its control socket, if not in the usual directories.")
   var socket: String?
 
+  @Option(help: "How long to wait for each answer of the process (10s by default; a busy process with many keys may need more).")
+  var timeout: DurationArgument?
+
   /// Connects, checking that the socket and the server are the process
   /// asked for (``ControlClient/connect(pid:socket:)``), also for a
   /// socket given by hand.
   func connect() throws -> ControlClient {
-    try ControlClient.connect(pid: pid, socket: socket)
+    try ControlClient.connect(pid: pid, socket: socket, timeout: .milliseconds(Int(timeout?.milliseconds ?? 10_000)))
   }
 }
 
