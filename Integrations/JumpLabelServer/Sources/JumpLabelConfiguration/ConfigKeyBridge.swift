@@ -18,12 +18,15 @@ import Synchronization
 ///   until it ends: when the control server reverts it, the key is back in
 ///   the configuration's state, and the configuration's current value
 ///   applies at the next check (``apply(_:)``, at most one recheck interval
-///   later in ``run()``).
+///   later in the service of ``service(following:recheck:)``).
 /// - A plain `ctl enable/disable` is the operator's own change: it stands
 ///   until the operator sets the key back.
 /// - A value that disappears from the configuration returns a key the
-///   configuration had changed to its declared default; a key the
-///   configuration never mentioned is never touched.
+///   configuration had changed to its declared default (unless someone
+///   else changed it since: then it is theirs); a key the configuration
+///   never mentioned is never touched.
+/// - A key that a tracer or code holds by increments cannot be disabled
+///   (the runtime refuses); the bridge tries again at each recheck.
 ///
 /// Every change and every override is logged on `logger` (label
 /// `jumplabel.configuration`), next to the control server's audit lines.
@@ -34,9 +37,9 @@ import Synchronization
 public final class ConfigKeyBridge: Sendable {
   /// What one ``apply(_:)`` did.
   public struct Outcome: Sendable, Equatable, CustomStringConvertible {
-    /// Keys switched on, in one batch.
+    /// Keys switched on, in one batch (key by key only after a refused batch).
     public var enabled: [String] = []
-    /// Keys switched off, in one batch.
+    /// Keys switched off, in one batch (key by key only after a refused batch).
     public var disabled: [String] = []
     /// Keys left alone because someone else changed them since the
     /// configuration did (their change stands).
@@ -48,6 +51,7 @@ public final class ConfigKeyBridge: Sendable {
     /// True if the check switched any key.
     public var changedAnything: Bool { !enabled.isEmpty || !disabled.isEmpty }
 
+    /// One line for logs and test messages.
     public var description: String {
       "enabled \(enabled), disabled \(disabled), overridden \(overridden), refused \(refused.keys.sorted())"
     }
