@@ -127,6 +127,9 @@ public final class ConfigKeyBridge: Sendable {
       for name in overriddenNow.subtracting(state.overridden) {
         logger.notice("configuration: \(name) left as it is: changed by someone else (ctl, a lease, a tracer) since the configuration set it; the configuration applies again once it is back")
       }
+      for name in state.overridden.subtracting(overriddenNow).sorted() {
+        logger.notice("configuration: \(name) follows the configuration again (the other change ended)")
+      }
       state.overridden = overriddenNow
       for (name, why) in outcome.refused.sorted(by: { $0.key < $1.key }) where !state.refused.contains(name) {
         logger.notice("configuration: \(name) not changed yet: \(why) (tried again at each recheck)")
