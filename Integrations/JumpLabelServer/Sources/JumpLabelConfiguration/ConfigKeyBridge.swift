@@ -178,16 +178,13 @@ public final class ConfigKeyBridge: Sendable {
     return switched
   }
 
-  /// The key an error names, if any.
+  /// The key an error names, if any: its `key:` field, or the name of an
+  /// unknown key. Read by reflection, so that errors added to the core
+  /// later (the holder model's `heldBy(key:holders:)`) are understood
+  /// without naming them here; runs only when a batch was refused.
   private static func key(of error: JumpLabelError) -> String? {
-    switch error {
-    case let .heldByIncrements(key, _), let .underflow(key), let .reentrantControl(key), let .patch(key, _),
-         let .unexpectedSite(key, _, _, _), let .conflictingDefaults(key, _, _, _, _), let .fallbackInOptimizedCode(key, _, _):
-      return key
-    case let .unknownKey(key):
-      return key
-    default:
-      return nil
-    }
+    guard let payload = Mirror(reflecting: error).children.first?.value else { return nil }
+    if case .unknownKey(let name) = error { return name }
+    return Mirror(reflecting: payload).children.first { $0.label == "key" }?.value as? String
   }
 }
