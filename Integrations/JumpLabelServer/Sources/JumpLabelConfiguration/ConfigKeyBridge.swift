@@ -18,12 +18,15 @@ import Synchronization
 ///   until it ends: when the control server reverts it, the key is back in
 ///   the configuration's state, and the configuration's current value
 ///   applies at the next check (``apply(_:)``, at most one recheck interval
-///   later in ``run()``).
+///   later in the service of ``service(following:recheck:)``).
 /// - A plain `ctl enable/disable` is the operator's own change: it stands
 ///   until the operator sets the key back.
 /// - A value that disappears from the configuration returns a key the
-///   configuration had changed to its declared default; a key the
-///   configuration never mentioned is never touched.
+///   configuration had changed to its declared default (unless someone
+///   else changed it since: then it is theirs); a key the configuration
+///   never mentioned is never touched.
+/// - A key that a tracer or code holds by increments cannot be disabled
+///   (the runtime refuses); the bridge tries again at each recheck.
 ///
 /// Every change and every override is logged on `logger` (label
 /// `jumplabel.configuration`), next to the control server's audit lines.
@@ -34,9 +37,9 @@ import Synchronization
 public final class ConfigKeyBridge: Sendable {
   /// What one ``apply(_:)`` did.
   public struct Outcome: Sendable, Equatable, CustomStringConvertible {
-    /// Keys switched on, in one batch.
+    /// Keys switched on, in one batch (key by key only after a refused batch).
     public var enabled: [String] = []
-    /// Keys switched off, in one batch.
+    /// Keys switched off, in one batch (key by key only after a refused batch).
     public var disabled: [String] = []
     /// Keys left alone because someone else changed them since the
     /// configuration did (their change stands).
@@ -48,6 +51,7 @@ public final class ConfigKeyBridge: Sendable {
     /// True if the check switched any key.
     public var changedAnything: Bool { !enabled.isEmpty || !disabled.isEmpty }
 
+    /// One line for logs and test messages.
     public var description: String {
       "enabled \(enabled), disabled \(disabled), overridden \(overridden), refused \(refused.keys.sorted())"
     }
@@ -123,6 +127,9 @@ public final class ConfigKeyBridge: Sendable {
       for name in overriddenNow.subtracting(state.overridden) {
         logger.notice("configuration: \(name) left as it is: changed by someone else (ctl, a lease, a tracer) since the configuration set it; the configuration applies again once it is back")
       }
+      for name in state.overridden.subtracting(overriddenNow).sorted() {
+        logger.notice("configuration: \(name) follows the configuration again (the other change ended)")
+      }
       state.overridden = overriddenNow
       for (name, why) in outcome.refused.sorted(by: { $0.key < $1.key }) where !state.refused.contains(name) {
         logger.notice("configuration: \(name) not changed yet: \(why) (tried again at each recheck)")
@@ -171,16 +178,13 @@ public final class ConfigKeyBridge: Sendable {
     return switched
   }
 
-  /// The key an error names, if any.
+  /// The key an error names, if any: its `key:` field, or the name of an
+  /// unknown key. Read by reflection, so that errors added to the core
+  /// later (the holder model's `heldBy(key:holders:)`) are understood
+  /// without naming them here; runs only when a batch was refused.
   private static func key(of error: JumpLabelError) -> String? {
-    switch error {
-    case let .heldByIncrements(key, _), let .underflow(key), let .reentrantControl(key), let .patch(key, _),
-         let .unexpectedSite(key, _, _, _), let .conflictingDefaults(key, _, _, _, _), let .fallbackInOptimizedCode(key, _, _):
-      return key
-    case let .unknownKey(key):
-      return key
-    default:
-      return nil
-    }
+    guard let payload = Mirror(reflecting: error).children.first?.value else { return nil }
+    if case .unknownKey(let name) = error { return name }
+    return Mirror(reflecting: payload).children.first { $0.label == "key" }?.value as? String
   }
 }

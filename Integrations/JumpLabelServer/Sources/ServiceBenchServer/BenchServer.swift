@@ -26,8 +26,12 @@ extension StaticKey {
 struct BenchServer {
   static func main() async throws {
     let args = CommandLine.arguments
+    if args.count == 4, args[1] == "micro", let rounds = Int(args[2]), let n = Int(args[3]) {
+      try await Micro.run(rounds: rounds, iterations: n)
+      return
+    }
     guard args.count == 3, let port = Int(args[2]) else {
-      print("usage: jumplabel-service-bench-server none|jumplabel|tracing|metrics|log PORT")
+      print("usage: jumplabel-service-bench-server none|jumplabel|tracing|metrics|log PORT | micro ROUNDS ITERATIONS")
       exit(2)
     }
     var logger = Logger(label: "bench")

@@ -18,10 +18,8 @@ enum Paths {
   /// The real `jumplabel` CLI, built in release in the root package, as a
   /// user builds it.
   static func cli() throws -> String {
-    let swift = ProcessInfo.processInfo.environment["SWIFT_EXEC_PATH"] ?? "/usr/bin/env"
-    let args = swift == "/usr/bin/env" ? ["swift", "build", "-c", "release", "--product", "jumplabel", "--package-path", root]
-      : ["build", "-c", "release", "--product", "jumplabel", "--package-path", root]
-    let r = try Child.run(swift, args, timeout: .seconds(1800))
+    let r = try Child.run("/usr/bin/env", ["swift", "build", "-c", "release", "--product", "jumplabel", "--package-path", root],
+                          timeout: .seconds(1800))
     try #require(r.status == 0, "building the jumplabel CLI failed: \(r.stdout) \(r.stderr)")
     return root + "/.build/release/jumplabel"
   }

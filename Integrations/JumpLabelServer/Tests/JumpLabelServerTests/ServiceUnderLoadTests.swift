@@ -99,46 +99,57 @@ import Testing
     #expect(try sample.key("hummingbird.request.done")?.on == false)
   }
 
-  /// `ctl` against the configuration, in a live process: a lease overrides
-  /// the configuration until it ends; a configuration change made during
-  /// the lease applies when it ends.
+  /// `ctl` against the configuration, in a live process: a lease
+  /// (`--hold`: it lasts as long as the ctl command runs, so the test ends
+  /// it, not a clock) overrides the configuration until it ends; a
+  /// configuration change made during the lease applies when it ends; a
+  /// plain `ctl enable` stands.
   @Test func aCtlLeaseOverridesTheConfigurationUntilItEnds() throws {
     let cli = try Paths.cli()
     let dir = try Paths.scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let config = dir + "/config.json"
+    let key = "sample.items.diagnostics"
     try Sample.write(config, diagnostics: true)
     let sample = try Sample.start(config: config)
     defer { sample.child.stop() }
     let pid = String(sample.child.pid)
-    #expect(try sample.key("sample.items.diagnostics")?.on == true)
+    #expect(try sample.key(key)?.on == true)
+    /// How many times the bridge logged `key` as overridden.
+    func overrides() -> Int { sample.child.stderr.components(separatedBy: "\(key) left as it is").count - 1 }
+    /// How many times the bridge logged `key` as following it again.
+    func returns() -> Int { sample.child.stderr.components(separatedBy: "\(key) follows the configuration again").count - 1 }
 
-    // A 3 s lease switches it off; the configuration still says on, and a
-    // reload (the file rewritten, same value) does not undo the lease.
-    let lease = try Child.run(cli, ["ctl", "disable", "--pid", pid, "--ttl", "3s", "sample.items.diagnostics"])
-    #expect(lease.status == 0, "\(lease.stderr)")
+    // A lease switches it off; the configuration still says on, and a
+    // reload (the file rewritten, same value) leaves the lease alone.
+    let lease = try Child(cli, ["ctl", "disable", "--pid", pid, "--hold", key])
+    #expect(eventually { (try? sample.key(key))?.on == false }, "\(lease.stderr)")
     try Sample.write(config, diagnostics: true, extra: "\"touched\": 1")
-    usleep(500_000)
-    #expect(try sample.key("sample.items.diagnostics")?.on == false)
-    // The lease ends: back on (the control server's revert).
-    #expect(eventually { (try? sample.key("sample.items.diagnostics"))?.on == true })
+    #expect(eventually { overrides() == 1 })
+    #expect(try sample.key(key)?.on == false)
+    // The lease ends (the command exits): back on.
+    lease.stop()
+    #expect(eventually { sample.child.stderr.contains("revert (the client holding it disconnected)") })
+    #expect(eventually { (try? sample.key(key))?.on == true })
+    #expect(eventually { returns() == 1 })
 
     // Another lease; during it the configuration says off. When the lease
     // ends, the configuration's off applies (not the lease's revert to on).
-    let lease2 = try Child.run(cli, ["ctl", "disable", "--pid", pid, "--ttl", "2s", "sample.items.diagnostics"])
-    #expect(lease2.status == 0, "\(lease2.stderr)")
+    let lease2 = try Child(cli, ["ctl", "disable", "--pid", pid, "--hold", key])
+    #expect(eventually { (try? sample.key(key))?.on == false }, "\(lease2.stderr)")
     try Sample.write(config, diagnostics: false)
-    #expect(eventually { sample.child.stderr.contains("sample.items.diagnostics left as it is") })
-    #expect(eventually { sample.child.stderr.contains("revert") && sample.child.stderr.contains("its ttl ran out") })
-    #expect(eventually { sample.child.stderr.contains("configuration: disabled sample.items.diagnostics") })
-    #expect(eventually { (try? sample.key("sample.items.diagnostics"))?.on == false })
+    #expect(eventually { overrides() == 2 })
+    lease2.stop()
+    #expect(eventually { sample.child.stderr.contains("configuration: disabled \(key)") })
+    #expect(eventually { (try? sample.key(key))?.on == false })
+    #expect(eventually { returns() == 2 })
 
-    // A plain `ctl enable` is the operator's: the configuration (off)
-    // leaves it on.
-    let enable = try Child.run(cli, ["ctl", "enable", "--pid", pid, "sample.items.diagnostics"])
-    #expect(enable.status == 0)
+    // A plain `ctl enable` is the operator's: the configuration (off) sees
+    // the override at its next reload and leaves the key on.
+    let enable = try Child.run(cli, ["ctl", "enable", "--pid", pid, key])
+    #expect(enable.status == 0, "\(enable.stderr)")
     try Sample.write(config, diagnostics: false, extra: "\"touched\": 2")
-    usleep(1_500_000)
-    #expect(try sample.key("sample.items.diagnostics")?.on == true)
+    #expect(eventually { overrides() == 3 }, "\(sample.child.stderr)")
+    #expect(try sample.key(key)?.on == true)
   }
 }
