@@ -47,6 +47,18 @@ public enum JumpLabelError: Error, Sendable, Equatable, CustomStringConvertible 
 
   /// True for the problems that stop the key from being toggled; false for
   /// reports about cost (``fallbackInOptimizedCode(key:hits:image:)``).
+  /// The key the error is about, or nil for an error about an image.
+  public var key: String? {
+    switch self {
+    case let .unknownKey(name), let .declaredKey(name): return name
+    case let .conflictingDefaults(key, _, _, _, _), let .unexpectedSite(key, _, _, _), let .underflow(key),
+         let .heldBy(key, _), let .notHeld(key, _), let .reentrantControl(key), let .patch(key, _),
+         let .fallbackInOptimizedCode(key, _, _), let .tooManyUndeclared(key, _):
+      return key
+    case .foreignRuntime: return nil
+    }
+  }
+
   public var blocksToggling: Bool {
     if case .fallbackInOptimizedCode = self { return false }
     return true

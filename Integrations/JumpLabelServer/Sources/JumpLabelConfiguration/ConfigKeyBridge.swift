@@ -154,7 +154,7 @@ public final class ConfigKeyBridge: Sendable {
         switched += names
         break
       } catch {
-        if let culprit = Self.key(of: error), names.contains(culprit) {
+        if let culprit = error.key, names.contains(culprit) {
           outcome.refused[culprit] = error.description
           names.removeAll { $0 == culprit }
           continue
@@ -178,13 +178,4 @@ public final class ConfigKeyBridge: Sendable {
     return switched
   }
 
-  /// The key an error names, if any: its `key:` field, or the name of an
-  /// unknown key. Read by reflection, so that errors added to the core
-  /// later (the holder model's `heldBy(key:holders:)`) are understood
-  /// without naming them here; runs only when a batch was refused.
-  private static func key(of error: JumpLabelError) -> String? {
-    guard let payload = Mirror(reflecting: error).children.first?.value else { return nil }
-    if case .unknownKey(let name) = error { return name }
-    return Mirror(reflecting: payload).children.first { $0.label == "key" }?.value as? String
-  }
 }
