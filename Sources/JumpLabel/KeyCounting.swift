@@ -83,18 +83,7 @@ extension KeyRegistry {
   /// the lock is held, so the check is exact here; only fast-path
   /// increments and decrements move the count meanwhile.
   func decrementAnonymousLocked(_ r: KeyRecord) throws(JumpLabelError) {
-    while true {
-      let v = r.count.load(ordering: .acquiring)
-      if v - r.labelled.load(ordering: .acquiring) <= 0 { throw .underflow(key: r.name) }
-      if v > 1 {
-        if r.count.compareExchange(expected: v, desired: v - 1, ordering: .acquiringAndReleasing).exchanged { return }
-        continue
-      }
-      if r.count.compareExchange(expected: 1, desired: 0, ordering: .acquiringAndReleasing).exchanged {
-        try disableSites(r)
-        return
-      }
-    }
+    try decrementLocked(r, keeping: r.labelled.load(ordering: .acquiring))
   }
 
   /// Lock held. 1 → 0 patches; 0 is an underflow and changes nothing. The
@@ -103,10 +92,14 @@ extension KeyRegistry {
   /// Every change is a compare-and-swap, never a plain store: lock-free
   /// fast-path increments (2 → 3, 1 → 2) can still happen while we hold the
   /// lock, and a store of 0 after reading 1 would erase one of them.
-  func decrementLocked(_ r: KeyRecord) throws(JumpLabelError) {
+  ///
+  /// `keeping`: the part of the count that must stay (the labelled holds,
+  /// for an anonymous decrement: it may take only code's own part). The
+  /// labelled count changes only under the lock we hold, so it is read once.
+  func decrementLocked(_ r: KeyRecord, keeping: Int = 0) throws(JumpLabelError) {
     while true {
       let v = r.count.load(ordering: .acquiring)
-      if v <= 0 { throw .underflow(key: r.name) }
+      if v - keeping <= 0 { throw .underflow(key: r.name) }
       if v > 1 {
         if r.count.compareExchange(expected: v, desired: v - 1, ordering: .acquiringAndReleasing).exchanged { return }
         continue

@@ -71,6 +71,24 @@ typedef struct jl_entry {
 #define JL_HAVE_SITES 0
 #endif
 
+/// The site's instruction, shared by key sites and debug statements: label
+/// 1 at a 5-byte JMP to the operand `taken` (`jmp` true) or a 5-byte NOP,
+/// label 2 after it. A site's first two bytes never straddle a cache line:
+/// then the self-loop protocol (TextPoke) can replace them with one store
+/// that instruction fetch sees whole. Only a site that would start at the
+/// last byte of a 64-byte line needs it: one byte of padding (a 1-byte
+/// NOP), for 1 site in 64.
+#define JL_SITE_INSTRUCTION_ASM \
+  ".p2align 6, 0x90, 1\n"       \
+  "1:\n\t"                      \
+  ".if %c[jmp]\n\t"             \
+  ".byte 0xe9\n\t"              \
+  ".long %l[taken] - 2f\n"      \
+  "2:\n\t"                      \
+  ".else\n\t"                   \
+  ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n\t" \
+  ".endif\n\t"
+
 /// The per-image part every site emits: the image's note, state word and
 /// hooks. Once per object file (the .ifndef) and once per image (COMDAT).
 /// The state word holds JL_IMAGE_*, written by the hooks. The load hook
@@ -143,20 +161,7 @@ __dtrace_jumplabel_site(const void *name, long name_len, int likely, int attrs) 
       __builtin_constant_p(attrs)) {
     (void)&jl_image_hook;  // makes the compiler emit this image's hook
     __asm__ goto(
-        // A site's first two bytes never straddle a cache line: then the
-        // self-loop protocol (TextPoke) can replace them with one store that
-        // instruction fetch sees whole. Only a site that would start at the
-        // last byte of a 64-byte line needs it: one byte of padding (a
-        // 1-byte NOP), for 1 site in 64.
-        ".p2align 6, 0x90, 1\n"
-        "1:\n\t"
-        ".if %c[jmp]\n\t"
-        ".byte 0xe9\n\t"
-        ".long %l[taken] - 2f\n"
-        "2:\n\t"
-        ".else\n\t"
-        ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n\t"
-        ".endif\n\t"
+        JL_SITE_INSTRUCTION_ASM
         ".pushsection jumplabel_sites, \"awR\", @progbits\n\t"
         ".balign 8\n\t"
         ".long 1b - .\n\t"
@@ -223,15 +228,7 @@ __dtrace_jumplabel_debug_site(const void *file, long file_len, const void *funct
       __builtin_constant_p(dflt)) {
     (void)&jl_image_hook;  // makes the compiler emit this image's hook
     __asm__ goto(
-        ".p2align 6, 0x90, 1\n"  // as in __dtrace_jumplabel_site
-        "1:\n\t"
-        ".if %c[jmp]\n\t"
-        ".byte 0xe9\n\t"
-        ".long %l[taken] - 2f\n"
-        "2:\n\t"
-        ".else\n\t"
-        ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n\t"
-        ".endif\n\t"
+        JL_SITE_INSTRUCTION_ASM
         ".pushsection jumplabel_debug, \"awR\", @progbits\n\t"
         ".balign 8\n"
         "3:\n\t"
