@@ -4,7 +4,7 @@ import Glibc
 /// The client side of the control protocol: what `jumplabel ctl` uses to
 /// talk to a process. Blocking, one request at a time.
 ///
-/// ``connect(pid:socket:)`` checks what it connects to before it believes
+/// ``connect(pid:socket:timeout:)`` checks what it connects to before it believes
 /// a word (see ControlSecurity.md): the socket is found only in
 /// directories that pass the server's own checks, it must be owned by the
 /// target process's user, the kernel's credentials of the peer
@@ -118,7 +118,8 @@ public final class ControlClient {
   /// if given, else through the socket found for it by
   /// ``ControlProcess/scan(removeStale:)``. The socket must be a socket
   /// (not a symlink) owned by the process's user, and the peer must be
-  /// the process (SO_PEERCRED, then the welcome).
+  /// the process (SO_PEERCRED, then the welcome). Each answer is waited
+  /// for at most `timeout`.
   public static func connect(pid: Int32, socket: String? = nil, timeout: Duration = .seconds(10)) throws(ControlError) -> ControlClient {
     let expected = try Expected.process(pid)
     let path: String

@@ -27,7 +27,7 @@ struct TargetOptions: ParsableArguments {
   var timeout: DurationArgument?
 
   /// Connects, checking that the socket and the server are the process
-  /// asked for (``ControlClient/connect(pid:socket:)``), also for a
+  /// asked for (``ControlClient/connect(pid:socket:timeout:)``), also for a
   /// socket given by hand.
   func connect() throws -> ControlClient {
     try ControlClient.connect(pid: pid, socket: socket, timeout: .milliseconds(Int(timeout?.milliseconds ?? 10_000)))
