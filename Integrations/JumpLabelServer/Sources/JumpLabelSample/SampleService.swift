@@ -28,11 +28,11 @@ struct SampleService {
       ]),
     ]
     let initial = ConfigReader(providers: staticProviders)
-    // Logs go to stdout; each label's level is live (`ctl log --label`,
+    // Logs go to stderr; each label's level is live (`ctl log --label`,
     // `jumplabel.log.labels.<label>`), and enabled debug statements go
     // through swift-log too.
     LoggingSystem.bootstrap { label in
-      LiveLevelHandler(label: label, wrapping: StreamLogHandler.standardOutput(label: label))
+      LiveLevelHandler(label: label, wrapping: StreamLogHandler.standardError(label: label))
     }
     DynamicDebugLogging.bootstrap()
     let logger = Logger(label: "jumplabel-sample")

@@ -6,7 +6,7 @@ import Testing
 /// the sample's `log.live.debug("served item N")` and
 /// `debug("lookup", "item N ...")` print exactly while they are on.
 ///
-/// Absence is shown without timing: the stdout pipe is in order, so once a
+/// Absence is shown without timing: the stderr pipe is in order (one writer, swift-log's stream), so once a
 /// later request's line has arrived, an earlier request's line would have
 /// arrived before it. Each "off" request is therefore followed by a change
 /// that makes a later request print, and only then is the earlier one
@@ -22,7 +22,7 @@ import Testing
     try write(config, [])
     let sample = try Sample.start(config: config)
     defer { sample.child.stop() }
-    let out = { sample.child.stdout }
+    let out = { sample.child.stderr }  // the sample logs on stderr
 
     // Before any change (negative control, checked after the barrier below).
     try get(sample, 7001)
@@ -65,14 +65,14 @@ import Testing
   }
 
   /// Requests items `from`, `from + 1`, ... until `"\(prefix) <id>"` of
-  /// one of them appears on stdout (the configuration is polled, so the
+  /// one of them appears on stderr (the sample's log) (the configuration is polled, so the
   /// first requests may come before the change); false after a generous
   /// hang guard.
   func printed(_ sample: Sample, _ prefix: String, from: Int) throws -> Bool {
     var id = from
     return try eventually(timeout: .seconds(120)) {
       try get(sample, id)
-      let seen = (from...id).contains { sample.child.stdout.contains("\(prefix) \($0)") }
+      let seen = (from...id).contains { sample.child.stderr.contains("\(prefix) \($0)") }
       id += 1
       return seen
     }
