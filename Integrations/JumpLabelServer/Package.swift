@@ -23,7 +23,7 @@ let package = Package(
   dependencies: [
     // The root package, by path: its identity is its directory's name, so
     // products are named through `jumpLabelPackage` below.
-    .package(path: "../.."),
+    .package(path: "../..", traits: ["Logging"]),
     .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: ["JSON", "Reloading"]),
     .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
@@ -51,6 +51,7 @@ let package = Package(
     // The sample service a user copies.
     .executableTarget(name: "JumpLabelSample", dependencies: [
       "JumpLabelHummingbird", "JumpLabelTracing", "JumpLabelConfiguration",
+      .product(name: "JumpLabelLogging", package: jumpLabelPackage),
       .product(name: "Hummingbird", package: "hummingbird"),
       .product(name: "Configuration", package: "swift-configuration"),
       .product(name: "Logging", package: "swift-log"),

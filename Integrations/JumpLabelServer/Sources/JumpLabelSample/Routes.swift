@@ -2,6 +2,8 @@ import Glibc
 import Hummingbird
 import JumpLabel
 import JumpLabelHummingbird
+import JumpLabelLogging
+import Logging
 import JumpLabelTracing
 import Synchronization
 
@@ -9,6 +11,7 @@ import Synchronization
 /// is off.
 func buildRouter() -> Router<BasicRequestContext> {
   let router = Router()
+  let log = Logger(label: "jumplabel-sample.items")
   // Innermost middleware: sees the matched route (`/items/:id`).
   router.add(middleware: RequestTracepointMiddleware())
 
@@ -22,6 +25,13 @@ func buildRouter() -> Router<BasicRequestContext> {
       return "item \(id)"
     }
     if StaticKey.countLookups.isEnabled { HotItems.count(id) }
+    // A debug statement: a NOP until a query switches it on
+    // (`"jumplabel": {"dyndbg": "format lookup +p"}`, or `ctl debug`).
+    debug("lookup", "item \(id) -> \(name)")
+    // A log call site on a NOP: on while the module's (or the label's)
+    // live level is debug or lower (`"jumplabel": {"log": {"modules":
+    // {"JumpLabelSample": "debug"}}}`, or `ctl log`).
+    log.live.debug("served item \(id)")
     var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: name)))
     if StaticKey.itemDiagnostics.isEnabled {
       response.headers[.init("x-diagnostics")!] = "pid \(getpid()) item \(id)"

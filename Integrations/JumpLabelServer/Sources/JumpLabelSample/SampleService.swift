@@ -3,6 +3,7 @@ import Glibc
 import Hummingbird
 import JumpLabelConfiguration
 import JumpLabelControl
+import JumpLabelLogging
 import Logging
 import SystemPackage
 
@@ -27,6 +28,13 @@ struct SampleService {
       ]),
     ]
     let initial = ConfigReader(providers: staticProviders)
+    // Logs go to stderr; each label's level is live (`ctl log --label`,
+    // `jumplabel.log.labels.<label>`), and enabled debug statements go
+    // through swift-log too.
+    LoggingSystem.bootstrap { label in
+      LiveLevelHandler(label: label, wrapping: StreamLogHandler.standardError(label: label))
+    }
+    DynamicDebugLogging.bootstrap()
     let logger = Logger(label: "jumplabel-sample")
 
     // The dynamic part: a JSON file polled for changes. Its
@@ -43,6 +51,10 @@ struct SampleService {
     // Keys follow the file from now on; `ctl` changes win until undone.
     let bridge = ConfigKeyBridge()
     bridge.apply(config.snapshot())
+    // Debug statements and log levels follow it too (`jumplabel.dyndbg`,
+    // `jumplabel.log.*`); `ctl debug`/`ctl log` changes win while they last.
+    let levels = ConfigLevelBridge(labels: ["jumplabel-sample", "jumplabel-sample.items"])
+    levels.apply(config.snapshot())
 
     // Tracing: bootstrap your tracer here to receive the gated spans, e.g.
     // swift-otel: `let otel = try OTel.bootstrap()` and add `otel` to the
@@ -51,7 +63,7 @@ struct SampleService {
     let app = Application(
       router: buildRouter(),
       configuration: ApplicationConfiguration(reader: initial.scoped(to: "http")),
-      services: [file, bridge.service(following: config)],
+      services: [file, bridge.service(following: config), levels.service(following: config)],
       onServerRunning: { channel in
         print("listening on \(channel.localAddress?.description ?? "?")")
         fflush(nil)
