@@ -1,7 +1,7 @@
 public import Configuration
 public import ServiceLifecycle
 
-extension ConfigKeyBridge {
+extension ConfigKeyBridge: ConfigFollowing {
   /// A service that keeps the keys in line with `config` for as long as it
   /// runs: one check per configuration change (a `ReloadingFileProvider`
   /// reports one per poll that saw the file change), and one every
@@ -10,35 +10,9 @@ extension ConfigKeyBridge {
   ///
   /// Add it to the application's services next to the reloading provider.
   public func service(following config: ConfigReader, recheck: Duration = .seconds(1)) -> some Service {
-    ConfigKeyBridgeService(bridge: self, config: config, recheck: recheck)
+    ConfigFollowingService(bridge: self, config: config, recheck: recheck)
   }
-}
 
-struct ConfigKeyBridgeService: Service {
-  let bridge: ConfigKeyBridge
-  let config: ConfigReader
-  let recheck: Duration
-
-  func run() async throws {
-    try await withThrowingDiscardingTaskGroup { group in
-      group.addTask {
-        try await config.watchSnapshot { updates in
-          for try await snapshot in updates.cancelOnGracefulShutdown() { bridge.apply(snapshot) }
-        }
-      }
-      group.addTask {
-        // Rechecks only matter while something waits; a check with nothing
-        // to do switches nothing.
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-          try? await Task.sleep(for: recheck)
-          if bridge.needsRecheck { bridge.apply(config.snapshot()) }
-        }
-      }
-    }
-  }
-}
-
-extension ConfigKeyBridge {
   /// True while a key is overridden or was refused at the last check.
   var needsRecheck: Bool { state.withLock { !$0.overridden.isEmpty || !$0.refused.isEmpty } }
 }
