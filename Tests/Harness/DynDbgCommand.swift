@@ -3,7 +3,7 @@ import DynDbgCache
 import DynDbgNet
 import Foundation
 import JumpLabel
-import JumpLabelControl
+@_spi(Testing) import JumpLabelControl
 import TextPoke
 
 /// `jumplabel-harness dyndbg`: debug statements in two modules (DynDbgCache,
@@ -28,6 +28,8 @@ struct DynDbgCommand: ParsableCommand {
   var many = false
   @Flag(help: "Start the control server, print 'dyndbg: pid P socket S', then for each line on stdin report and run the statements (then 'done'); exit at EOF.")
   var serve = false
+  @Flag(help: "With --serve: a debug lease's end puts back only the statements' p flag (the negative control of the lease tests).")
+  var testLeaseRestoresOnlyPrint = false
 
   func run() throws {
     _ = StaticKeys.list()  // the runtime indexes the loaded images now
@@ -73,7 +75,9 @@ struct DynDbgCommand: ParsableCommand {
   }
 
   func serveLoop(_ pluginRun: (@convention(c) (Int) -> Void)?) throws {
-    try JumpLabelControl.start(JumpLabelControl.Options())
+    var o = JumpLabelControl.Options()
+    o._debugLeaseRestoresOnlyPrint = testLeaseRestoresOnlyPrint
+    try JumpLabelControl.start(o)
     let deadline = Date().addingTimeInterval(30)
     while JumpLabelControl.socketPath == nil && Date() < deadline { usleep(10_000) }
     guard let path = JumpLabelControl.socketPath else { throw ValidationError("no control socket") }

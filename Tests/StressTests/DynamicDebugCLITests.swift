@@ -15,10 +15,11 @@ import Testing
     /// Bytes of stderr already reported.
     var consumed = 0
 
-    init() throws {
+    /// `extra`: more arguments of `jumplabel-harness dyndbg`.
+    init(_ extra: [String] = []) throws {
       errors = FileManager.default.temporaryDirectory.path + "/jl-dyndbg-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).err"
       process.executableURL = URL(fileURLWithPath: StressCommandTests.harness)
-      process.arguments = ["dyndbg", "--plugin", "--serve"]
+      process.arguments = ["dyndbg", "--plugin", "--serve"] + extra
       var e = ProcessInfo.processInfo.environment
       e["SWIFT_BACKTRACE"] = "enable=no"
       process.environment = e

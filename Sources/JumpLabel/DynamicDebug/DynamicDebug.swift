@@ -42,9 +42,13 @@ extension DynamicDebug {
     /// Statements switched on / off (their keys patched: one batch per
     /// command that switches any).
     public var enabled = 0, disabled = 0
-    /// The keys of the statements switched on, and off (a lease reverts
-    /// them: `ctl debug --ttl/--hold`).
+    /// The keys of the statements switched on, and off.
     public var switchedOn: [String] = [], switchedOff: [String] = []
+    /// Every statement whose flags changed, by key name: its flags before
+    /// the first command that changed it and after the last
+    /// (``restore(_:)`` puts them back: a `ctl debug --ttl/--hold` lease).
+    /// Filled by ``apply(_:)-(String)``; live level changes leave it empty.
+    public var flagChanges: [String: FlagChange] = [:]
 
     public init() {}
 
@@ -106,10 +110,12 @@ extension DynamicDebug {
       let matched = statements().filter { command.matches($0.statement) }
       result.matched += matched.count
       var on: [String] = [], off: [String] = [], decorations: [String: DebugFlags] = [:]
+      var changed: [String: FlagChange] = [:]
       for e in matched {
         let new = command.apply(to: e.flags)
         if new == e.flags { continue }
         result.changed += 1
+        changed[e.keyName] = FlagChange(before: e.flags, after: new)
         if new.contains(.print) && !e.flags.contains(.print) { on.append(e.keyName) }
         if !new.contains(.print) && e.flags.contains(.print) { off.append(e.keyName) }
         if new.decorations != e.flags.decorations { decorations[e.keyName] = new }
@@ -124,6 +130,9 @@ extension DynamicDebug {
       }
       DebugFlagState.set(decorations)
       DebugFlagState.noteExplicit(on: on.filter(Self.isLoggingSite), off: off.filter(Self.isLoggingSite))
+      for (name, change) in changed {
+        result.flagChanges[name] = FlagChange(before: result.flagChanges[name]?.before ?? change.before, after: change.after)
+      }
       result.enabled += on.count
       result.disabled += off.count
       result.switchedOn += on

@@ -93,9 +93,11 @@ final class TraceSession {
 /// A change to undo later, or a lease to end: after a ttl, or when the
 /// connection that made it with `--hold` closes.
 struct Revert {
-  /// The keys the change really switched.
+  /// The keys the change really switched (for a debug lease: the keys of
+  /// the statements it changed).
   let names: [String]
-  /// The state they had before, and go back to.
+  /// The state they had before, and go back to (not used by a debug
+  /// lease: its statements go back to `debugLease`'s flags).
   let to: Bool
   /// Due time (ttl), if any.
   let due: UInt64?
@@ -106,4 +108,8 @@ struct Revert {
   /// The lease holding the keys on (an enable with a ttl or a hold): it
   /// ends by releasing its share, not by switching them (Leases.swift).
   var lease: StaticKeyHolder? = nil
+  /// A debug query with a lease (`ctl debug --ttl/--hold`): the flags of
+  /// each statement it changed, before and after; it ends by putting them
+  /// back, `p` and decorations (DebugLeases.swift).
+  var debugLease: [String: DynamicDebug.FlagChange]? = nil
 }

@@ -35,8 +35,8 @@ extension ControlServer {
   }
 
   /// `query [--ttl MS] [--hold] QUERY`: applies the query; with a lease,
-  /// the statements it switched go back (their `p` flag, as `ctl enable
-  /// --ttl/--hold` does for keys; decorations stay) when the time is up or
+  /// the statements it changed get their flags back (`p` and decorations,
+  /// unless changed again since: DebugLeases.swift) when the time is up or
   /// the connection closes.
   private func query(_ text: String, from c: Connection) throws(DynamicDebugError) -> [String] {
     var rest = Substring(text).drop { $0 == " " }
@@ -55,8 +55,10 @@ extension ControlServer {
     if ttl > 0 || hold {
       let due = ttl > 0 ? monotonic() + ttl * 1_000_000 : nil
       let connection = hold ? c.fd : nil
-      if !r.switchedOn.isEmpty { reverts.append(Revert(names: r.switchedOn, to: false, due: due, connection: connection, peer: c.peer)) }
-      if !r.switchedOff.isEmpty { reverts.append(Revert(names: r.switchedOff, to: true, due: due, connection: connection, peer: c.peer)) }
+      let changed = r.flagChanges.filter { $0.value.before != $0.value.after }
+      if !changed.isEmpty {
+        reverts.append(Revert(names: changed.keys.sorted(), to: false, due: due, connection: connection, peer: c.peer, debugLease: changed))
+      }
     }
     return ["matched=\(r.matched) changed=\(r.changed) on=\(r.enabled) off=\(r.disabled)"]
   }

@@ -53,6 +53,10 @@ public enum JumpLabelControl {
     /// Tests only: defences turned off, so that a test can show the attack
     /// it stops succeeding (its negative control).
     @_spi(Testing) public var _disabledDefences: Set<ControlDefence> = []
+    /// Tests only: the end of a `ctl debug --ttl/--hold` lease puts back
+    /// only the statements' `p` flag, not their decorations (the old
+    /// behaviour), so that a test can show its check failing.
+    @_spi(Testing) public var _debugLeaseRestoresOnlyPrint = false
 
     public init() {}
   }

@@ -10,6 +10,9 @@ import JumpLabel
 /// disable --ttl/--hold` switches off (refused while others hold, unless
 /// `--force`, as a plain disable) and switches back on (as the `.enabled`
 /// holder) when it ends; that is a ``Revert`` without a lease.
+///
+/// A debug query's lease (`ctl debug --ttl/--hold`) holds nothing either:
+/// it puts its statements' flags back when it ends (DebugLeases.swift).
 extension ControlServer {
   /// Holds every key of `names` as one new lease of `c`, all or nothing,
   /// and answers `set`. Names no loaded image declares are refused (a

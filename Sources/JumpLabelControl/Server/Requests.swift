@@ -197,9 +197,11 @@ extension ControlServer {
 
   /// Undoes a change, for the keys still in the state it set (a key
   /// changed again since is left alone, and the log says so); a lease
-  /// releases its holds instead.
+  /// releases its holds instead, a debug lease restores its statements'
+  /// flags.
   func revert(_ r: Revert, why: String) {
     if let lease = r.lease { return endLease(lease, of: r, why: why) }
+    if let changes = r.debugLease { return endDebugLease(changes, of: r, why: why) }
     let now = Dictionary(StaticKeys.list().map { ($0.name, $0.state) }, uniquingKeysWith: { a, _ in a })
     let still = r.names.filter { now[$0] == !r.to }
     let moved = r.names.filter { now[$0] != !r.to }

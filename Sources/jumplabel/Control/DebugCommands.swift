@@ -23,10 +23,10 @@ struct DebugCommand: ParsableCommand {
   @Flag(help: "Print JSON.")
   var json = false
 
-  @Option(help: "Switch the statements back after this long (30s, 500ms, 2m).")
+  @Option(help: "Give the statements back their flags (p and decorations) after this long (30s, 500ms, 2m); those changed again since stay.")
   var ttl: DurationArgument?
 
-  @Flag(help: "Switch the statements back when this command exits (Ctrl-C, or killed).")
+  @Flag(help: "Give the statements back their flags when this command exits (Ctrl-C, or killed).")
   var hold = false
 
   @Argument(help: "The query (or, with --list, match specs).")
