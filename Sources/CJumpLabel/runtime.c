@@ -17,10 +17,14 @@ __attribute__((visibility("hidden"))) extern void *jl_rt_call(const void *reques
 static atomic_int started;
 
 // Defined by the control module when it is linked (a weak reference).
-__attribute__((weak, visibility("hidden"))) extern void jl_control_image_loaded(void);
+// Not hidden here (the definitions are, so no image exports them): GNU ld
+// and gold resolve an undefined weak *hidden* reference in a shared object
+// to the image's base, not 0, and the call below would jump into the ELF
+// header of an image linked without the module.
+__attribute__((weak)) extern void jl_control_image_loaded(void);
 // Defined by the tracepoints module when it is linked: starts the USDT
-// watcher (Sources/CTracepoints/usdt_watch.c).
-__attribute__((weak, visibility("hidden"))) extern void jl_usdt_image_loaded(void);
+// watcher (Sources/CTracepoints/usdt_watch.c). Weak, not hidden: as above.
+__attribute__((weak)) extern void jl_usdt_image_loaded(void);
 static _Atomic uintptr_t primary_cached;
 static atomic_int fallback_ready;
 

@@ -44,8 +44,10 @@ void jlc_autostart_register(void (*start)(void)) {
 
 // Called by the primary runtime from the load hook of every image with
 // sites (runtime.c; a weak reference, so that a program without this
-// module links): the first call reads the environment.
-void jl_control_image_loaded(void) {
+// module links): the first call reads the environment. Hidden: each image
+// binds its runtime copy's reference to its own copy, and none exports it
+// (a weak default reference would bind to another image's export).
+__attribute__((visibility("hidden"))) void jl_control_image_loaded(void) {
   jlc_autostart_requested();
   start_once();
 }

@@ -312,7 +312,9 @@ __attribute__((constructor)) static void install_fork_handler(void) {
   pthread_atfork(0, 0, after_fork_child);
 }
 
-void jl_usdt_image_loaded(void) {
+// Hidden (here and in ctracepoints.h): no image exports it, so the weak
+// reference in runtime.c binds only to this image's own copy, or to 0.
+__attribute__((visibility("hidden"))) void jl_usdt_image_loaded(void) {
   if (!is_wanted()) return;
   atomic_fetch_add(&loads, 1);
   syscall(SYS_futex, &loads, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);

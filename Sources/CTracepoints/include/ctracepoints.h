@@ -86,8 +86,9 @@ void jl_usdt_watcher_status(jl_usdt_status *out);
 
 /// Called by the primary runtime's load hook for every image with sites
 /// (a weak reference in Sources/CJumpLabel/runtime.c): starts the watcher
-/// once, and wakes it if it sleeps for want of probe points.
-void jl_usdt_image_loaded(void);
+/// once, and wakes it if it sleeps for want of probe points. Hidden: no
+/// image exports it.
+__attribute__((visibility("hidden"))) void jl_usdt_image_loaded(void);
 
 /// One probe point of a loaded image, as `jl_usdt_list` reports it.
 typedef struct jl_usdt_point {
