@@ -48,10 +48,10 @@ let package = Package(
     .executableTarget(
       name: "InstructionCounts",
       dependencies: ["PerCallSubjects"]),
-    // The dense-logging workload in time per frame, its four forms side by
-    // side in one run (Scripts/frame-workload).
+    // Times of several variants side by side, interleaved round by round
+    // so that their ratios hold on a noisy machine (Scripts/frame-workload).
     .executableTarget(
-      name: "FrameWorkload",
+      name: "SideBySide",
       dependencies: ["PerCallSubjects", .product(name: "Logging", package: "swift-log")]),
   ],
   swiftLanguageModes: [.v6]
