@@ -129,13 +129,17 @@ let package = Package(
     // written out by the preprocessor), optimised in every configuration so
     // that they are real sites.
     .target(name: "BenchSites", dependencies: ["CJumpLabelSite"], cSettings: [.unsafeFlags(["-O2"])]),
+    // 1,000 debug statements that `jumplabel bench --only dyndbg` switches
+    // with one query (Scripts/generate-dyndbg-statements.py), optimised in
+    // every configuration so that they are real NOP sites.
+    .target(name: "BenchStatements", dependencies: ["JumpLabel"], swiftSettings: [.unsafeFlags(["-O"])]),
     // C side of `jumplabel bench`: the physical floor, and two patchers that
     // exist only to be compared with (the Rust static-key crate's design).
     .target(name: "CBench"),
     // The command-line tool: user-facing commands only.
     .executableTarget(
       name: "jumplabel",
-      dependencies: ["JumpLabel", "TextPoke", "StressWorkload", "CStressWorkload", "JumpLabelControl", "BenchSites", "CBench",
+      dependencies: ["JumpLabel", "TextPoke", "StressWorkload", "CStressWorkload", "JumpLabelControl", "BenchSites", "BenchStatements", "CBench",
                      .product(name: "ArgumentParser", package: "swift-argument-parser"),
                      .product(name: "Histogram", package: "hdrhistogram-swift")]),
     // Test support: the scenarios the tests run in child processes

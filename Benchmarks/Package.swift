@@ -14,7 +14,9 @@ let package = Package(
   name: "JumpLabelBenchmarks",
   platforms: [.macOS(.v15)],
   dependencies: [
-    // The library itself, from the folder above (package identity "main").
+    // The library itself, from the folder above. A path package's identity
+    // is its folder's name, so its products are named through
+    // `jumpLabelPackage` below (a clone in any folder builds).
     .package(path: "..", traits: ["Logging"]),
     // Only the malloc interposer trait: the runtime interposer the default
     // traits add on Swift 6.3 is not needed for these metrics.
@@ -28,8 +30,8 @@ let package = Package(
     .target(
       name: "PerCallSubjects",
       dependencies: [
-        .product(name: "JumpLabel", package: "main"),
-        .product(name: "JumpLabelLogging", package: "main"),
+        .product(name: "JumpLabel", package: jumpLabelPackage),
+        .product(name: "JumpLabelLogging", package: jumpLabelPackage),
         .product(name: "Logging", package: "swift-log"),
       ]),
     // Wall clock, CPU time and mallocs per call (package-benchmark).
@@ -46,6 +48,17 @@ let package = Package(
     .executableTarget(
       name: "InstructionCounts",
       dependencies: ["PerCallSubjects"]),
+    // Times of several variants side by side, interleaved round by round
+    // so that their ratios hold on a noisy machine (Scripts/frame-workload).
+    .executableTarget(
+      name: "SideBySide",
+      dependencies: ["PerCallSubjects", .product(name: "Logging", package: "swift-log")]),
   ],
   swiftLanguageModes: [.v6]
 )
+
+/// The identity of the package in the folder above: that folder's name.
+var jumpLabelPackage: String {
+  let here = #filePath.split(separator: "/").dropLast()  // .../Benchmarks
+  return String(here.dropLast().last ?? "JumpLabel")
+}

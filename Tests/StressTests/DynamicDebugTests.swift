@@ -178,6 +178,7 @@ import Testing
     let r = try Self.harness([], "--command", "list-json module DynDbgNet", "--command", "query file Net* +p",
                              "--command", "list line 9", "--command", "bogus", "--command", "query module +p",
                              "--command", "log module DynDbgCache loud", "--command", "log module DynDbgCache debug",
+                             "--command", "log label db  pool one  debug", "--command", "log label solo",
                              "--command", "log show")
     #expect(r.replies == [
       "reply {\"file\":\"DynDbgNet/NetStatements.swift\",\"line\":9,\"column\":10,\"module\":\"DynDbgNet\",\"function\":\"decode(_:)\",\"flags\":\"_\",\"format\":\"frame\",\"level\":0,\"sites\":1,\"key\":\"dyndbg:DynDbgNet/NetStatements.swift:9:10 decode(_:) 0 frame\"}",
@@ -187,8 +188,11 @@ import Testing
       "reply-error syntax error at 0: 'module' needs a value",
       "reply-error syntax error at 0: unknown level 'loud' (trace, debug, info, notice, warning, error, critical, none, or default)",
       "reply changed=0 on=0 off=0",
+      "reply changed=0 on=0 off=0",
+      "reply-error syntax error at 0: log takes: module NAME LEVEL | label NAME LEVEL | default LEVEL | show",
       "reply default info",
       "reply module DynDbgCache debug",
+      "reply label db  pool one debug",
     ], "\(r.replies)")
     Self.expectOnly([4], r, plugin: false)
   }

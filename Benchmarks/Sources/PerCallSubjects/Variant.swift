@@ -114,6 +114,34 @@ public enum PerCallSetup {
     return logger
   }
 
+  /// Calls `variant`'s function `n` times in a loop (SideBySide's
+  /// measured loop). Each case is its own loop, so that the call in it is
+  /// direct, as in InstructionCounts.
+  @inline(never)
+  public static func loop(_ variant: Variant, _ n: Int, logger: Logger) {
+    switch variant {
+    case .disabledKey: for _ in 0..<n { disabledKeySite() }
+    case .enabledKey: for _ in 0..<n { enabledKeySite() }
+    case .globalBool: for _ in 0..<n { globalBoolCheck() }
+    case .atomicRelaxed: for _ in 0..<n { atomicRelaxedCheck() }
+    case .swiftLogTrace: for _ in 0..<n { swiftLogTrace(logger) }
+    case .optionalHook: for _ in 0..<n { optionalHookCall() }
+    case .fallbackRead: for _ in 0..<n { fallbackRead() }
+    case .emptyCall: for _ in 0..<n { emptyCall() }
+    case .tracepointRing: for _ in 0..<n { tracepointRingEmit() }
+    case .tracepointDisabled: for _ in 0..<n { tracepointDisabledEmit() }
+    case .dyndbgDisabled: for _ in 0..<n { disabledDebugStatement() }
+    case .liveDebugDisabled: for _ in 0..<n { liveDebugDisabled(logger) }
+    case .swiftLogDebug: for _ in 0..<n { swiftLogDebug(logger) }
+    case .swiftLogInfoEnabled: for _ in 0..<n { swiftLogInfoEnabled(countingLogger) }
+    case .liveInfoEnabled: for _ in 0..<n { liveInfoEnabled(countingLogger) }
+    case .framePlain: for _ in 0..<n { framePlain() }
+    case .frameDyndbg: for _ in 0..<n { frameDyndbg() }
+    case .frameLiveTrace: for _ in 0..<n { frameLiveTrace(logger) }
+    case .frameSwiftLogTrace: for _ in 0..<n { frameSwiftLogTrace(logger) }
+    }
+  }
+
   /// Calls `variant`'s function once (outside of any measured loop).
   public static func callOnce(_ variant: Variant, logger: Logger) {
     switch variant {

@@ -7,7 +7,8 @@
 /// list [SPECS]             the control file, one statement per line
 /// list-json [SPECS]        the same, one JSON object per line
 /// log module NAME LEVEL    live level of a module (LEVEL "default": unset)
-/// log label NAME LEVEL     live level of a label (LEVEL "default": unset)
+/// log label NAME LEVEL     live level of a label (LEVEL "default": unset;
+///                          NAME is everything up to the last word, spaces too)
 /// log default LEVEL        the level of modules without one
 /// log show                 the levels set: "default L", "module M L", "label L L"
 /// ```
@@ -42,9 +43,18 @@ public enum DebugControlCommand {
       return r
     }
     func reply(_ r: DynamicDebug.Result) -> [String] { ["changed=\(r.changed) on=\(r.enabled) off=\(r.disabled)"] }
+    // `module NAME LEVEL`, `label NAME LEVEL`: the level is the last word
+    // and the name everything between (a swift-log label may hold spaces).
+    if let kind = words.first, kind == "module" || kind == "label", words.count >= 3 {
+      let t = text.drop { $0 == " " }.dropFirst(kind.count).drop { $0 == " " }
+      var name = t[..<(t.lastIndex(of: " ") ?? t.startIndex)]
+      while name.last == " " { name = name.dropLast() }
+      let rank = try level(words[words.count - 1])
+      return reply(kind == "module"
+        ? try LiveLogLevels.set(rank: rank, module: String(name))
+        : try LiveLogLevels.set(rank: rank, label: String(name)))
+    }
     switch (words.first, words.count) {
-    case ("module", 3): return reply(try LiveLogLevels.set(rank: try level(words[2]), module: words[1]))
-    case ("label", 3): return reply(try LiveLogLevels.set(rank: try level(words[2]), label: words[1]))
     case ("default", 2):
       guard let r = try level(words[1]) else { throw usage("the default level needs a level") }
       return reply(try LiveLogLevels.setDefault(rank: r))

@@ -8,12 +8,13 @@ import Glibc
 /// physical floor; the Rust static-key crate's design side by side; the
 /// stall running threads see, against a stop-the-world patcher; indexing
 /// 100,000 sites at load; a USDT tracepoint's emit, with and without
-/// bpftrace attached. `--json` for Scripts/plot-bench.py.
+/// bpftrace attached; a dynamic-debug query over 1,000 statements, against
+/// switching them one at a time. `--json` for Scripts/plot-bench.py.
 struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench", abstract: "Measure toggle latency, thread costs, stalls and indexing (one run, ratios comparable).")
 
-  enum Part: String, CaseIterable, ExpressibleByArgument { case floor, sites, busy, idle, blocker, peer, stall, index, usdt }
+  enum Part: String, CaseIterable, ExpressibleByArgument { case floor, sites, busy, idle, blocker, peer, stall, index, usdt, dyndbg }
 
   @Option(help: "Only these parts (default: all): \(Part.allCases.map(\.rawValue).joined(separator: ", ")).")
   var only: [Part] = []
@@ -41,6 +42,7 @@ struct BenchCommand: ParsableCommand {
     if parts.contains(.stall) { step("stalls"); r.stall = try s.stall(seconds: stallSeconds) }
     if parts.contains(.index) { step("indexing 100,000 sites"); r.index = try s.index(count: 100_000) }
     if parts.contains(.usdt) { step("USDT tracepoint emits"); r.usdt = try s.usdt() }
+    if parts.contains(.dyndbg) { step("a dynamic-debug query over 1,000 statements"); r.dyndbg = try s.dyndbg() }
     if json {
       let e = JSONEncoder()
       e.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -82,6 +84,14 @@ struct BenchCommand: ParsableCommand {
     if !r.usdt.isEmpty {
       out.append("one emit of a USDT tracepoint (two Int arguments):")
       for row in r.usdt { out.append("  \(pad(row.state, 48)) \(String(format: "%.1f", row.nsPerEmit)) ns") }
+    }
+    if let d = r.dyndbg {
+      out.append("a dynamic-debug query matching \(d.statements) statements (\(d.sites) sites):")
+      out.append("  'module \(BenchScenarios.dyndbgModule) +p'  \(d.queryOn.text)  \(String(format: "%.1f", d.batchesPerQuery)) batches, \(String(format: "%.1f", d.syncsPerQuery)) syncs per query")
+      out.append("  'module \(BenchScenarios.dyndbgModule) -p'  \(d.queryOff.text)")
+      out.append("  the same query, nothing to switch (listing and matching alone)  \(d.matchOnly.text)")
+      out.append("  with the write window (TextPoke.bulkWriteThreshold): +p \(d.windowOn.text); -p \(d.windowOff.text)")
+      out.append("  the same statements one key (one batch) at a time: on \(String(format: "%.1f", d.oneByOneOnMs)) ms, off \(String(format: "%.1f", d.oneByOneOffMs)) ms, \(d.oneByOneSyncs) syncs")
     }
     return out.joined(separator: "\n")
   }

@@ -31,6 +31,14 @@ struct BenchReport: Codable {
   }
   struct IndexRow: Codable { var sites: Int; var milliseconds: Double; var bytesPerSite: Double }
   struct USDTRow: Codable { var state: String; var nsPerEmit: Double }
+  /// A dynamic-debug query over 1,000 statements (BenchDynDbg.swift).
+  struct DynDbgRow: Codable {
+    var statements: Int; var sites: Int
+    var queryOn: Summary; var queryOff: Summary; var matchOnly: Summary
+    var windowOn: Summary; var windowOff: Summary
+    var batchesPerQuery: Double; var syncsPerQuery: Double
+    var oneByOneOnMs: Double; var oneByOneOffMs: Double; var oneByOneSyncs: Int
+  }
 
   var machine: Machine
   var floor: Summary?
@@ -43,6 +51,7 @@ struct BenchReport: Codable {
   var stall: [StallRow] = []
   var index: IndexRow?
   var usdt: [USDTRow] = []
+  var dyndbg: DynDbgRow?
 }
 
 /// The scenarios. Each toggles real sites of the bench library.

@@ -91,7 +91,7 @@ struct LogCommand: ParsableCommand {
   @Option(help: "The module whose level to set.")
   var module: String?
 
-  @Option(help: "The logger label whose level to set.")
+  @Option(help: "The logger label whose level to set (as the program names it; spaces too).")
   var label: String?
 
   @Flag(help: "Set the level of modules without one.")

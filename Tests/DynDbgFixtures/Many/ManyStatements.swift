@@ -3,8 +3,10 @@ import JumpLabel
 
 /// 1000 debug statements, one per line; `run(_:)` runs them all.
 public enum DynDbgMany {
+  /// The number of statements.
   public static let count = 1000
 
+  /// Runs every statement once (each prints only when switched on).
   @inline(never)
   public static func run(_ i: Int) {
     debug("many 0 \(i)")
