@@ -3,8 +3,9 @@
 // Prepares one variant (PerCallSubjects), calls its function once, then N
 // times in a loop, and exits. Scripts/instruction-counts runs it under
 // callgrind with N = 0 and N = 1,000,000: the difference of the totals,
-// divided by N, is the cost of one call plus one loop iteration. The
-// loops are written out per variant so that each is a direct call.
+// divided by N, is the cost of one call plus one loop iteration. The loop
+// is PerCallSetup.loop, written out per variant so that each call in it is
+// direct (the same loops SideBySide times).
 
 import PerCallSubjects
 
@@ -49,27 +50,7 @@ do {
   exit(1)
 }
 
-switch variant {
-case .disabledKey: for _ in 0..<n { disabledKeySite() }
-case .enabledKey: for _ in 0..<n { enabledKeySite() }
-case .globalBool: for _ in 0..<n { globalBoolCheck() }
-case .atomicRelaxed: for _ in 0..<n { atomicRelaxedCheck() }
-case .swiftLogTrace: for _ in 0..<n { swiftLogTrace(logger) }
-case .optionalHook: for _ in 0..<n { optionalHookCall() }
-case .fallbackRead: for _ in 0..<n { fallbackRead() }
-case .emptyCall: for _ in 0..<n { emptyCall() }
-case .tracepointRing: for _ in 0..<n { tracepointRingEmit() }
-case .tracepointDisabled: for _ in 0..<n { tracepointDisabledEmit() }
-case .dyndbgDisabled: for _ in 0..<n { disabledDebugStatement() }
-case .liveDebugDisabled: for _ in 0..<n { liveDebugDisabled(logger) }
-case .swiftLogDebug: for _ in 0..<n { swiftLogDebug(logger) }
-case .swiftLogInfoEnabled: for _ in 0..<n { swiftLogInfoEnabled(countingLogger) }
-case .liveInfoEnabled: for _ in 0..<n { liveInfoEnabled(countingLogger) }
-case .framePlain: for _ in 0..<n { framePlain() }
-case .frameDyndbg: for _ in 0..<n { frameDyndbg() }
-case .frameLiveTrace: for _ in 0..<n { frameLiveTrace(logger) }
-case .frameSwiftLogTrace: for _ in 0..<n { frameSwiftLogTrace(logger) }
-}
+PerCallSetup.loop(variant, n, logger: logger)
 
 // Makes the guarded work observable (and a quick sanity check by eye).
 print("\(variant.rawValue) \(n) calls; guarded work ran \(guardedWorkCount) times; ring written \(PerCallSetup.ringWritten)")
