@@ -62,9 +62,10 @@ static _Atomic int g_rv_installed;
 static _Atomic long g_tids[TP_RV_MAX];
 static _Atomic uint64_t g_slot[TP_RV_MAX];
 static _Atomic int g_count;
-/// Fault injection (tests only): a parked thread that finished the handler
-/// sleeps this long before it returns (0: never).
-static _Atomic long g_slow_exit_ns;
+/// Fault injection (tests only, tp_rendezvous_hold_exit_for_tests): a
+/// parked thread that finished the handler stays in it, with the handler's
+/// mask, until the next rendezvous begins.
+static _Atomic int g_hold_exit;
 
 static uint64_t slot_word(uint32_t gen, unsigned state) { return (uint64_t)gen << 8 | state; }
 
@@ -106,7 +107,8 @@ static void rv_handler(int sig, siginfo_t *info, void *ctx) {
       break;
     }
   }
-  if (atomic_load(&g_hold)) {
+  int parked = atomic_load(&g_hold);
+  if (parked) {
     // Parked threads sleep (a futex on g_released), they do not spin: a
     // spinning parked thread would hold its CPU, and with more busy threads
     // than CPUs the patcher, or a thread still to be parked, would wait for
@@ -121,18 +123,23 @@ static void rv_handler(int sig, siginfo_t *info, void *ctx) {
   // fetched after this.
   serialize();
   if (mine >= 0) slot_move(mine, gen, SLOT_INSIDE, SLOT_LEFT);
-  long slow = atomic_load_explicit(&g_slow_exit_ns, memory_order_relaxed);
-  if (slow > 0 && mine >= 0) {
+  if (parked && mine >= 0 && atomic_load_explicit(&g_hold_exit, memory_order_relaxed)) {
     // The fault: stay between the end of the handler and the sigreturn,
-    // as a thread preempted right there behind busy threads does.
-    struct timespec ts = { .tv_sec = slow / 1000000000L, .tv_nsec = slow % 1000000000L };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+    // as a thread preempted right there behind busy threads does, until
+    // the next rendezvous begins, so every scan of the next batch sees us
+    // so: the window of the false refusal of #17, made to happen at every
+    // batch whatever the load. 200 waits of at most 10 ms: a bound for
+    // the last batch of a run, or one refused, which no rendezvous follows.
+    for (int i = 0; i < 200 && atomic_load(&g_gen) == gen; i++) {
+      struct timespec ts = { .tv_sec = 0, .tv_nsec = 10000000L };
+      syscall(SYS_futex, &g_gen, FUTEX_WAIT_PRIVATE, gen, &ts, NULL, 0);
+    }
   }
   errno = saved;
 }
 
-void tp_rendezvous_slow_exit_for_tests(long nanoseconds) {
-  atomic_store_explicit(&g_slow_exit_ns, nanoseconds, memory_order_relaxed);
+void tp_rendezvous_hold_exit_for_tests(int on) {
+  atomic_store_explicit(&g_hold_exit, on != 0, memory_order_relaxed);
 }
 
 int tp_rendezvous_install(void) {
@@ -271,6 +278,8 @@ long tp_rendezvous_begin(int hold, int timeout_ms) {
   atomic_store(&g_count, 0);
   atomic_store(&g_hold, hold);
   atomic_store(&g_gen, gen);
+  if (atomic_load_explicit(&g_hold_exit, memory_order_relaxed))  // the fault's held threads
+    syscall(SYS_futex, &g_gen, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
   long deadline = now_ms() + timeout_ms;
   for (;;) {
     int added = signal_new_threads(gen, self);
@@ -285,10 +294,31 @@ long tp_rendezvous_begin(int hold, int timeout_ms) {
   return 0;
 }
 
+/// Whether every thread that arrived in rendezvous `gen` finished its
+/// handler (none is still SLOT_INSIDE).
+static int all_left(uint32_t gen) {
+  int n = atomic_load(&g_count);
+  for (int i = 0; i < n; i++) {
+    uint64_t w = atomic_load(&g_slot[i]);
+    if ((uint32_t)(w >> 8) == gen && (w & 0xFF) == SLOT_INSIDE) return 0;
+  }
+  return 1;
+}
+
 void tp_rendezvous_end(void) {
   uint32_t gen = atomic_load(&g_gen);
   atomic_store(&g_released, gen);
   syscall(SYS_futex, &g_released, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+  if (atomic_load(&g_hold) && atomic_load_explicit(&g_hold_exit, memory_order_relaxed)) {
+    // The fault (tests only): every released thread reaches the end of the
+    // handler, where it is held, before the patcher goes on, so the next
+    // scan finds each one there, not still waking up (2 s at most).
+    long deadline = now_ms() + 2000;
+    while (!all_left(gen) && now_ms() < deadline) {
+      struct timespec ts = { .tv_sec = 0, .tv_nsec = 100000L };
+      nanosleep(&ts, NULL);
+    }
+  }
   serialize();
   // Not waiting for the released threads to leave the handler: each
   // serialises before it returns to its code, so none can execute a byte

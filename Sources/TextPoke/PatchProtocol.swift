@@ -84,9 +84,10 @@ package struct TextPokeFaults: OptionSet, Sendable {
   /// long it waits for a CPU. The negative control of the settle rule
   /// (Scripts/false-refusal-loop).
   public static let oldSettleRule = TextPokeFaults(rawValue: 4096)
-  /// Each parked thread sleeps 100 ms after it finished the rendezvous
-  /// handler, before it returns from it (mask still the handler's): the
-  /// window of the false refusal, made to happen at every batch. Takes
-  /// effect at once.
-  public static let slowHandlerExit = TextPokeFaults(rawValue: 8192)
+  /// Each parked thread, after it finished the rendezvous handler, stays
+  /// in it (mask still the handler's, SIGURG blocked) until the next
+  /// batch's rendezvous begins (2 s at most), so every scan of that batch
+  /// sees it: the window of the false refusal, made to happen at every
+  /// batch whatever the machine's load. Takes effect at once.
+  public static let heldHandlerExit = TextPokeFaults(rawValue: 8192)
 }

@@ -95,7 +95,7 @@ public enum TextPoke {
   package static func _injectFaults(_ faults: TextPokeFaults) {
     if faults.contains(.ignoreReentry) { tp_marks_ignore_for_tests() }
     if faults.contains(.tracersStopOnSigtrap) { Tracer.allStop.store(true, ordering: .relaxed) }
-    tp_rendezvous_slow_exit_for_tests(faults.contains(.slowHandlerExit) ? 100_000_000 : 0)
+    tp_rendezvous_hold_exit_for_tests(faults.contains(.heldHandlerExit) ? 1 : 0)
     let nested = ThreadMarks.add(ThreadMarks.engine)
     defer { if !nested { ThreadMarks.leave(ThreadMarks.engine) } }
     Engine.shared.lock.lock()

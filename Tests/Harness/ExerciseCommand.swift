@@ -21,7 +21,7 @@ struct ExerciseCommand: ParsableCommand {
     case noMembarrier = "no-membarrier", noProcMem = "no-proc-mem", alwaysPark = "always-park", neverPark = "never-park"
     case tracersStop = "tracers-stop", unsettledScans = "unsettled-scans", ignoreValgrind = "ignore-valgrind"
     case neverSelfLoop = "never-self-loop", freshScans = "fresh-scans", skipSignalSyncCheck = "skip-signal-sync-check"
-    case oldSettleRule = "old-settle-rule", slowHandlerExit = "slow-handler-exit"
+    case oldSettleRule = "old-settle-rule", heldHandlerExit = "held-handler-exit"
   }
 
   @Option var toggles = 2000
@@ -54,7 +54,7 @@ struct ExerciseCommand: ParsableCommand {
       case .freshScans: f.insert(.freshScans)
       case .skipSignalSyncCheck: f.insert(.skipSignalSyncCheck)
       case .oldSettleRule: f.insert(.oldSettleRule)
-      case .slowHandlerExit: f.insert(.slowHandlerExit)
+      case .heldHandlerExit: f.insert(.heldHandlerExit)
       }
     }
     TextPoke._injectFaults(f)

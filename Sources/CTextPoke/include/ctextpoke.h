@@ -114,9 +114,10 @@ int tp_rendezvous_is_inside(long tid);
 /// whole time slice or more.
 int tp_rendezvous_answered(long tid);
 
-/// Tests only: each parked thread, after it finished the handler, sleeps
-/// `nanoseconds` before it returns from it (0: not).
-void tp_rendezvous_slow_exit_for_tests(long nanoseconds);
+/// Tests only: each parked thread, after it finished the handler, stays in
+/// it (the handler's mask, SIGURG blocked) until the next rendezvous
+/// begins, 2 s at most (0: not).
+void tp_rendezvous_hold_exit_for_tests(int on);
 
 /// pwrite(2) of each write through `fd` (/proc/self/mem). 0 or errno.
 /// No allocation: usable while other threads are parked.
