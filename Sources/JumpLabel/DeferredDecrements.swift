@@ -26,6 +26,9 @@ final class DeferredDecrements: @unchecked Sendable {
   /// Due decrements: anonymous (`holder` nil) or a holder's release.
   private var queue: [(due: UInt64, key: KeyReference, holder: StaticKeyHolder?)] = []
   private var running = false
+  /// Pauses in force (tests only, `StaticKeys._withDeferredDecrementsPaused`):
+  /// while above 0, nothing due is performed.
+  private var pauses = 0
   /// Decrements that failed when due (an underflow: more decrements than
   /// increments).
   private(set) var failures = 0
@@ -58,6 +61,21 @@ final class DeferredDecrements: @unchecked Sendable {
     pthread_cond_signal(cond)
   }
 
+  /// Holds every due decrement back until the matching `resume()`.
+  func pause() {
+    pthread_mutex_lock(mutex)
+    pauses += 1
+    pthread_mutex_unlock(mutex)
+  }
+
+  /// Ends one `pause()`; the decrements that fell due meanwhile run now.
+  func resume() {
+    pthread_mutex_lock(mutex)
+    pauses -= 1
+    pthread_cond_signal(cond)
+    pthread_mutex_unlock(mutex)
+  }
+
   /// Decrements still waiting.
   var pending: Int {
     pthread_mutex_lock(mutex)
@@ -69,8 +87,8 @@ final class DeferredDecrements: @unchecked Sendable {
     jl_set_thread_name("jumplabel-defer")
     pthread_mutex_lock(mutex)
     while true {
-      guard let first = queue.first else {
-        pthread_cond_wait(cond, mutex)
+      guard let first = queue.first, pauses == 0 else {
+        pthread_cond_wait(cond, mutex)  // signalled by schedule and resume
         continue
       }
       let now = Self.now()

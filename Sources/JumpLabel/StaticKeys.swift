@@ -72,6 +72,16 @@ public enum StaticKeys {
     return v
   }
 
+  /// Runs `body` with the deferred decrements held back (tests only):
+  /// what is due meanwhile runs after `body`, so a test can look at the
+  /// state inside a deferral's window however long a loaded machine
+  /// takes to get there. Nests; holds back every key's deferrals.
+  package static func _withDeferredDecrementsPaused<T>(_ body: () throws -> T) rethrows -> T {
+    DeferredDecrements.shared.pause()
+    defer { DeferredDecrements.shared.resume() }
+    return try body()
+  }
+
   /// Sites indexed so far by this copy (the primary) and the time spent in
   /// indexing them: sorting, checking every site's bytes, building the
   /// index, patching the sites of keys no longer in their default state.

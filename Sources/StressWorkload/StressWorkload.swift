@@ -97,11 +97,16 @@ package struct StressWorkload {
       workers.append(t)
       t.start()
     }
+    // Signalled once the SIGTRAP-blocking worker blocks it: the first
+    // toggle waits for that (an event, not a time), or a scan made before
+    // could see no hazard and the batch use int3.
+    let sigtrapBlocked = DispatchSemaphore(value: 0)
     if sigtrapBlockingWorker {
       finished.enter()
       let t = Thread {
         // The hazard: an int3 on this thread would kill the process.
         jl_cli_block_sigtrap()
+        sigtrapBlocked.signal()
         work(limit: .max)
         finished.leave()
       }
@@ -142,8 +147,9 @@ package struct StressWorkload {
     var states = initial
     var nextProgress = start + 1_000_000_000
     let before = TextPoke.statistics
-    // Let every worker get going (and block what it blocks) first.
+    // Let every worker get going first; the SIGTRAP blocker must be blocking.
     usleep(20_000)
+    if sigtrapBlockingWorker { sigtrapBlocked.wait() }
     while monotonicNanoseconds() < end && toggles < maxToggles {
       let k = toggles % keyCount
       let on = states & (1 << k) == 0

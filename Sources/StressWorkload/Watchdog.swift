@@ -70,7 +70,7 @@ package final class Watchdog: Sendable {
     guard posix_spawnp(&child, "gdb", &actions, nil, &cargs, environ) == 0 else { return false }
     // Bounded: a gdb that hangs must not turn a caught deadlock into a hang.
     var status: Int32 = 0
-    let deadline = monotonicNanoseconds() + 60_000_000_000
+    let deadline = monotonicNanoseconds() + 150_000_000_000  // 150 s: gdb reading a debug build's symbols on a loaded machine
     while waitpid(child, &status, WNOHANG) == 0 {
       if monotonicNanoseconds() > deadline {
         kill(child, SIGKILL)

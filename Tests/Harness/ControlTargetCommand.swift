@@ -67,7 +67,7 @@ struct ControlTargetCommand: ParsableCommand {
       if let m = testSocketMode, let mode = mode_t(m, radix: 8) { o._socketMode = mode }
       try JumpLabelControl.start(o)
     }
-    let deadline = Date().addingTimeInterval(5)
+    let deadline = Date().addingTimeInterval(60)
     while JumpLabelControl.socketPath == nil && Date() < deadline { usleep(10_000) }
     guard let path = JumpLabelControl.socketPath else {
       print("control-target: no control socket")

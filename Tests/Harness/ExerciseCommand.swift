@@ -25,7 +25,7 @@ struct ExerciseCommand: ParsableCommand {
   }
 
   @Option var toggles = 2000
-  @Option(help: "Stop after this many seconds even if fewer toggles were made.") var duration = 60.0
+  @Option(help: "Stop after this many seconds even if fewer toggles were made (a hang guard: the run then fails).") var duration = 600.0
   @Option var threads = 2
   @Option(name: .customLong("fault")) var faults: [Fault] = []
   @Flag(help: "Add a worker thread that blocks SIGTRAP.") var blockSigtrapThread = false
@@ -152,10 +152,10 @@ final class DispatchWorkers: Sendable {
         blackHole(x)
       }
     }
-    let deadline = ContinuousClock.now + .seconds(10)
+    let deadline = ContinuousClock.now + .seconds(60)
     while running.load(ordering: .relaxed) < count {
       guard ContinuousClock.now < deadline else {
-        fatalError("only \(running.load(ordering: .relaxed)) of \(count) Dispatch workers started within 10 s")
+        fatalError("only \(running.load(ordering: .relaxed)) of \(count) Dispatch workers started within 60 s")
       }
       usleep(1000)
     }

@@ -37,15 +37,17 @@ struct SelfLoopSignalCommand: ParsableCommand {
     sigaction(SIGUSR1, &sa, nil)
 
     // The hazard that rules out int3: a thread that blocks SIGTRAP.
+    let blocking = DispatchSemaphore(value: 0)
     let blocker = Thread {
       var set = sigset_t()
       sigemptyset(&set)
       sigaddset(&set, SIGTRAP)
       pthread_sigmask(SIG_BLOCK, &set, nil)
+      blocking.signal()
       while true { usleep(100_000) }  // until the process exits
     }
     blocker.start()
-    usleep(50_000)
+    blocking.wait()  // an event, not a time: the first batch must see the hazard
 
     let c = SelfLoopSignalCounters.shared
     let dog = Watchdog(limit: watchdog, what: "self-loop-signal") { c.toggles.load(ordering: .relaxed) + c.handled.load(ordering: .relaxed) }

@@ -65,18 +65,24 @@ import Testing
   @Test func deferredDecrementsWaitAndCoalesce() throws {
     let k = StaticKey.fixtureDeferred
     try k.increment()
-    try k.decrement(deferredBy: .milliseconds(150))
-    #expect(k.state && k.count == 1 && Fixture.deferredSite())
-    try k.increment()  // within the delay: 1 -> 2, no patching
-    #expect(k.count == 2)
+    // Held back, so that the increment comes within the delay whatever
+    // the machine's load.
+    try StaticKeys._withDeferredDecrementsPaused {
+      try k.decrement(deferredBy: .milliseconds(150))
+      #expect(k.state && k.count == 1 && Fixture.deferredSite())
+      try k.increment()  // within the delay: 1 -> 2, no patching
+      #expect(k.count == 2)
+    }
     // The deferred decrement runs (2 -> 1) when it is due; no time is
     // asserted, only that it happens (hang guard: 10 s).
-    let due = Date().addingTimeInterval(10)
+    let due = Date().addingTimeInterval(60)
     while k.count != 1 && Date() < due { usleep(10_000) }
     #expect(k.count == 1 && Fixture.deferredSite())
-    try k.decrement(deferredBy: .milliseconds(50))
-    #expect(k.state)
-    let deadline = Date().addingTimeInterval(5)
+    try StaticKeys._withDeferredDecrementsPaused {
+      try k.decrement(deferredBy: .milliseconds(50))
+      #expect(k.state)
+    }
+    let deadline = Date().addingTimeInterval(60)
     // The count reaches 0 just before the sites are patched (as in the
     // kernel), so wait for both.
     while (k.state || Fixture.deferredSite()) && Date() < deadline { usleep(10_000) }

@@ -46,9 +46,9 @@ import Testing
     ControlTests.entry(try ControlTests.list(t), name)?["holders"] as? [String] ?? []
   }
 
-  /// Waits until `ok` (hang guard: 10 s); true if it happened.
+  /// Waits until `ok` (hang guard: 60 s); true if it happened.
   static func eventually(_ ok: () throws -> Bool) rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(10)
+    let deadline = Date().addingTimeInterval(60)
     while Date() < deadline {
       if try ok() { return true }
       usleep(20_000)

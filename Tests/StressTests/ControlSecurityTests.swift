@@ -15,7 +15,7 @@ import Testing
   typealias TestFailure = ControlTests.TestFailure
 
   static func ctl(_ args: [String], env: [String: String] = [:]) throws -> ChildRun {
-    try spawn(StressCommandTests.tool, ["ctl"] + args, env: env, timeout: 60)
+    try spawn(StressCommandTests.tool, ["ctl"] + args, env: env, timeout: 300)
   }
 
   static func probe(_ args: [String]) throws -> ChildRun {
@@ -76,7 +76,7 @@ import Testing
     // Negative control: each reply in one message.
     let one = try Target(env: [:], args: ["--start", "--read-only", "--test-keys", "10000", "--test-disable", "replyParts"])
     defer { one.stop() }
-    let failed = try Self.ctl(["list", "--pid", "\(one.pid)", "--json"])
+    let failed = try Self.ctl(["list", "--pid", "\(one.pid)", "--timeout", "120s", "--json"])
     #expect(failed.status != 0 && failed.stderr.contains("does not fit"), "without parts the list should not fit: \(failed.stderr.prefix(400))")
     #expect(Self.alive(one))
   }
@@ -268,13 +268,16 @@ import Testing
   @Test func unreadRepliesDoNotGrowTheTarget() throws {
     let bounded = try Self.growthUnderUnreadLists(disable: nil)
     #expect(bounded < 48 << 20, "RSS grew by \(bounded >> 20) MiB")
-    let unbounded = try Self.growthUnderUnreadLists(disable: "outputLimit")
+    // Waited for until it passes 150 MiB (hang guard 60 s), not until
+    // steady: a stall of the loaded target would look steady too early.
+    let unbounded = try Self.growthUnderUnreadLists(disable: "outputLimit", until: 150 << 20)
     #expect(unbounded > 150 << 20, "without the limit RSS grew by only \(unbounded >> 20) MiB")
   }
 
-  /// Sends the requests, waits until the target's RSS is steady (or, as a
-  /// hang guard, 60 s), returns the growth.
-  static func growthUnderUnreadLists(disable: String?) throws -> Int {
+  /// Sends the requests, waits until the target's RSS is steady, or with
+  /// `until`, until it grew by more than that (as a hang guard, 60 s);
+  /// returns the growth.
+  static func growthUnderUnreadLists(disable: String?, until enough: Int? = nil) throws -> Int {
     var args = ["--start", "--test-keys", "100", "--test-key-name-bytes", "1000"]
     if let disable { args += ["--test-disable", disable] }
     let t = try Target(env: [:], args: args)
@@ -290,7 +293,7 @@ import Testing
     try sendAll(fd, Array((0..<2000).map { _ in list }.joined()))
     var last = rss(t.pid), steady = 0
     let deadline = Date().addingTimeInterval(60)
-    while steady < 10 && Date() < deadline {
+    while (enough.map { last - before <= $0 } ?? (steady < 10)) && Date() < deadline {
       usleep(200_000)
       let now = rss(t.pid)
       steady = abs(now - last) < 1 << 20 ? steady + 1 : 0
@@ -327,8 +330,13 @@ import Testing
     #expect(none == 0 && all.reduce(0, +) * 1152 > 64 << 20, "without a real limit: granted \(all)")
   }
 
-  /// Runs `count` traces of 5 s at once; returns the buffers granted,
-  /// how many were refused, and the largest RSS growth seen meanwhile.
+  /// Runs `count` traces at once; returns the buffers granted, how many
+  /// were refused, and the largest RSS growth seen meanwhile. The traces
+  /// run until every one has been granted or refused (the audit log says
+  /// so: an event that must happen, 120 s hang guard), then 3 s more,
+  /// then each client is stopped with SIGINT: on a loaded machine the
+  /// clients may take seconds to start, and a fixed duration could end
+  /// the first before the last asked.
   static func concurrentTraces(limitMib: Int?, count: Int) throws -> (granted: [Int], refused: Int, growth: Int) {
     var args = ["--start"]
     if let limitMib { args += ["--test-trace-memory-mib", "\(limitMib)"] }
@@ -336,18 +344,33 @@ import Testing
     defer { t.stop() }
     let base = rss(t.pid)
     let results = Mutex<[ChildRun]>([])
+    final class Clients: @unchecked Sendable {  // guarded by its lock
+      let lock = NSLock()
+      var processes: [Process] = []
+    }
+    let clients = Clients()
     let peak = Atomic<Int>(0)
     let group = DispatchGroup()
     for _ in 0..<count {
       group.enter()
       Thread {
-        if let r = try? ctl(["trace", "--pid", "\(t.pid)", "fixture.trace.request", "--buffer", "65536", "--duration", "5s"]) {
-          results.withLock { $0.append(r) }
-        }
+        let r = try? spawn(StressCommandTests.tool, ["ctl", "trace", "--pid", "\(t.pid)", "fixture.trace.request", "--buffer", "65536", "--duration", "600s"],
+                           timeout: 300) { p in clients.lock.withLock { clients.processes.append(p) } }
+        if let r { results.withLock { $0.append(r) } }
         group.leave()
       }.start()
     }
-    while group.wait(timeout: .now() + 0.2) == .timedOut { peak.store(max(peak.load(ordering: .relaxed), rss(t.pid) - base), ordering: .relaxed) }
+    func sample() { peak.store(max(peak.load(ordering: .relaxed), rss(t.pid) - base), ordering: .relaxed) }
+    func answered() -> Int {
+      t.audit.split(separator: "\n").filter { $0.contains("refused a trace by") || ($0.contains("trace by") && $0.contains("(buffer of")) }.count
+    }
+    let deadline = Date().addingTimeInterval(120)
+    while answered() < count && Date() < deadline { sample(); usleep(200_000) }
+    for _ in 0..<15 { sample(); usleep(200_000) }
+    // interrupt(): SIGINT only to a client not reaped yet (a refused one
+    // has ended on its own).
+    clients.lock.withLock { for p in clients.processes { p.interrupt() } }
+    while group.wait(timeout: .now() + 0.2) == .timedOut { sample() }
     let runs = results.withLock { $0 }
     var granted: [Int] = [], refused = 0
     for r in runs {
@@ -389,8 +412,14 @@ import Testing
     while Date() < deadline, ControlTests.entry(try ControlTests.list(t), "fixture.ctl.audit")?["enabled"] as? Bool != true { usleep(50_000) }
     let idle = try Self.fillSlots(t, count: 63)  // the lease holds the 64th
     defer { for fd in idle { close(fd) } }
-    let busy = try Self.ctl(["list", "--pid", "\(t.pid)", "--json"])
-    #expect(busy.status != 0 && busy.stderr.contains("too many control connections"), "\(busy.stderr)")
+    // The 65th is refused "busy": checked on a raw connection, at once
+    // (starting a `ctl` process could take seconds of the 5 on a loaded
+    // machine; the negative control below checks with `ctl`).
+    let extra = try ControlTests().rawConnect(t.socket)
+    var refusal = ControlTests().readAllFor(extra, seconds: 60)
+    close(extra)
+    let busy = (try? Message.decodeAll(from: &refusal)) ?? []
+    #expect(busy.contains { if case .error(.busy, let m) = $0 { return m.contains("too many control connections") } else { return false } }, "\(busy)")
     // Each idle connection gets a timeout error, then the end of stream.
     for fd in idle {
       let reply = ControlTests().readAll(fd)
@@ -458,10 +487,10 @@ import Testing
     let fd = try ControlTests().rawConnect(t.socket)
     try Self.sendAll(fd, try Message.hello(minVersion: 2, maxVersion: 2, client: "raw").encoded())
     try Self.sendAll(fd, try Message.set(enable: true, dryRun: false, hold: false, ttlMillis: 0, force: false, undeclared: true, patterns: [forged]).encoded())
-    var buffer = ControlTests().readAllFor(fd, seconds: 2)
+    let refused: (Message) -> Bool = { if case .error(.malformed, let m) = $0 { return m.contains("U+000A") } else { return false } }
+    let replies = ControlTests().readMessages(fd, until: refused)
     close(fd)
-    let replies = (try? Message.decodeAll(from: &buffer)) ?? []
-    #expect(replies.contains { if case .error(.malformed, let m) = $0 { return m.contains("U+000A") } else { return false } }, "\(replies)")
+    #expect(replies.contains(where: refused), "\(replies)")
     #expect(forgedLines(t).isEmpty && !t.audit.contains("\u{1B}"), "\(t.audit)")
     #expect(t.audit.contains("refused a change") && t.audit.contains("\\n"), "\(t.audit)")
 
@@ -490,9 +519,9 @@ import Testing
     defer { close(fd) }
     try sendAll(fd, try Message.hello(minVersion: 2, maxVersion: 2, client: "raw").encoded())
     try sendAll(fd, try Message.set(enable: true, dryRun: false, hold: false, ttlMillis: 0, force: false, undeclared: true, patterns: names).encoded())
-    var buffer = ControlTests().readAllFor(fd, seconds: 2)
-    let replies = (try? Message.decodeAll(from: &buffer)) ?? []
-    #expect(replies.contains { if case .setResultPart(true, _, _) = $0 { return true } else { return false } }, "\(replies)")
+    let applied: (Message) -> Bool = { if case .setResultPart(true, _, _) = $0 { return true } else { return false } }
+    let replies = ControlTests().readMessages(fd, until: applied)
+    #expect(replies.contains(where: applied), "\(replies)")
   }
 
   // MARK: 7. Pid namespaces sharing a directory
@@ -539,5 +568,24 @@ extension ControlTests {
     var tv = timeval(tv_sec: seconds, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     return readAll(fd)
+  }
+
+  /// The messages read until one satisfies `done`, the peer closes, or
+  /// nothing arrives for 60 s (a hang guard: the reply is an event that
+  /// must happen, however long a loaded machine takes to send it).
+  func readMessages(_ fd: Int32, until done: (Message) -> Bool) -> [Message] {
+    var tv = timeval(tv_sec: 60, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    var pending: [UInt8] = []
+    var messages: [Message] = []
+    var buf = [UInt8](repeating: 0, count: 4096)
+    while !messages.contains(where: done) {
+      let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+      if n <= 0 { break }
+      pending += buf[0..<n]
+      guard let decoded = try? Message.decodeAll(from: &pending) else { break }
+      messages += decoded
+    }
+    return messages
   }
 }

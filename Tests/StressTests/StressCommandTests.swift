@@ -107,8 +107,12 @@ import Testing
   func cpusComeBackWhenTheSupervisorIsInterrupted(_ sig: Int32) throws {
     try #require(Self.canHotplug, Comment(rawValue: Self.rootOnly))
     let r = try Self.run(["stress", "--duration", "60", "--hotplug"]) { p in
-      // Let the hot-plug loop get going, then interrupt it.
-      Thread.sleep(forTimeInterval: 2)
+      // Interrupted once the hot-plug loop runs: its workload child exists
+      // (the handlers are installed before it is started). An event, with
+      // a 60 s hang guard; then a moment for a CPU to go offline.
+      let started = Date().addingTimeInterval(60)
+      while Date() < started, ((try? Self.run0("pgrep", ["-P", "\(p.processIdentifier)"])) ?? "").isEmpty { usleep(50_000) }
+      Thread.sleep(forTimeInterval: 1)
       kill(p.processIdentifier, sig)
     }
     #expect(r.status == 128 + sig, "stderr: \(r.stderr)")

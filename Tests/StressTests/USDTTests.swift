@@ -121,7 +121,7 @@ import Testing
     let target = try Target(env: env, args: args, binary: binary)
     var finalLines = ""
     defer { if target.process.isRunning { _ = target.stop() } }
-    #expect(target.waitFor(seconds: 10) { _ in true })
+    #expect(target.waitFor(seconds: 60) { _ in true })
     usleep(100_000)  // a few samples before the tracer starts
     let initial = target.samples.last
     let t0 = monotonicNs()
@@ -130,7 +130,7 @@ import Testing
     #expect(!run.timedOut, "the tracer hung")
     // Back to the state before the tracer (the watcher polls every 50 ms;
     // the decrement is deferred by 100 ms).
-    let settled = target.waitFor(seconds: 10) { s in s.t > t1 && s.count == (initial?.count ?? 0) && s.nop == (initial?.nop ?? true) }
+    let settled = target.waitFor(seconds: 60) { s in s.t > t1 && s.count == (initial?.count ?? 0) && s.nop == (initial?.nop ?? true) }
     #expect(settled, "the key did not return to its state before the tracer")
     usleep(50_000)
     let all = target.samples

@@ -45,7 +45,7 @@ import USDTFixtures
     // The watcher starts with the first image that has sites.
     USDTFixture.tickA(0)
     var w = USDT.watcher
-    for _ in 0..<100 where w.probePoints == 0 {
+    for _ in 0..<3000 where w.probePoints == 0 {  // hang guard: 60 s
       try await Task.sleep(for: .milliseconds(20))
       w = USDT.watcher
     }
